@@ -1,5 +1,6 @@
 """Data loading: the bundled sample images and loaders for forensic image folders."""
 
+from ._folder import load_image_folder
 from ._samples import load_sample_images
 
-__all__ = ["load_sample_images"]
+__all__ = ["load_image_folder", "load_sample_images"]
