@@ -209,7 +209,7 @@ def load_image_folder(root, *, generator=None, check_files=False, on_error="rais
     >>> from skforensics.datasets import load_image_folder, load_sample_images
     >>> root = os.path.dirname(os.path.dirname(load_sample_images("cifake").paths[0]))
     >>> data = load_image_folder(root)  # the bundled cifake sample: real/ and fake/
-    >>> len(data.paths), int(data.y.sum()), sorted(set(data.generator))
+    >>> len(data.paths), int(data.y.sum()), sorted(set(data.generator.tolist()))
     (48, 24, ['cifake', 'real:cifake'])
     """
     if on_error not in ("raise", "skip"):
