@@ -1,0 +1,276 @@
+"""Image perturbations for robustness evaluation, as scikit-learn transformers.
+
+Each transformer takes images in any form accepted by skforensics (paths, PIL
+images, uint8 arrays, multi-view samples, see :mod:`skforensics._image_io`)
+and returns perturbed ``(H, W, 3)`` uint8 images: one ``(n, H, W, 3)`` array
+when all outputs share a shape, otherwise a list of arrays (multi-view input
+gives ``(n, V, H, W, 3)`` or a list of lists). They are stateless: ``fit`` only
+validates the parameters and ``transform`` may be called without it.
+
+They implement the perturbations of the usual robustness protocol (Wang et
+al. 2020 "CNN-generated images are surprisingly easy to spot... for now";
+UnivFD; AIGCDetectBenchmark): JPEG re-compression, Gaussian blur,
+down-/up-scaling and cropping of the *test* images. See
+:func:`skforensics.model_selection.robustness_report`.
+"""
+
+from __future__ import annotations
+
+import io
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
+
+__all__ = ["GaussianBlur", "JPEGCompression", "RandomCrop", "Resize"]
+
+
+class _PerturbationBase(TransformerMixin, BaseEstimator):
+    _parameter_constraints: dict = {"on_error": [StrOptions({"raise", "skip"})]}
+
+    def fit(self, X, y=None):
+        """Validate the parameters and ``X`` (stateless: nothing is learned).
+
+        Parameters
+        ----------
+        X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+            Images.
+        y : ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The transformer.
+        """
+        self._validate_params()
+        check_images(X)
+        return self
+
+    def transform(self, X):
+        """Perturb every image of ``X``.
+
+        Parameters
+        ----------
+        X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+            Images (multi-view samples are perturbed view by view).
+
+        Returns
+        -------
+        images : ndarray of uint8 or list
+            ``(n, H, W, 3)`` (``(n, V, H, W, 3)`` for multi-view input) when all
+            outputs share one shape, else a list of ``(H, W, 3)`` arrays (lists
+            of them for multi-view input). With ``on_error="skip"`` an
+            unreadable image is passed through unchanged (e.g. its path), so
+            that the next step reports it (feature extractors with
+            ``on_error="skip"`` give it a NaN row), and the output is a list.
+        """
+        self._validate_params()
+        coll = check_images(X)
+        rng = check_random_state(getattr(self, "random_state", None))
+        out, failed = [], []
+        for i in range(len(coll)):
+            views = []
+            for v in range(coll.n_views):
+                img, err = coll.load_safe(i, v, self.on_error)
+                if err is not None:
+                    failed.append((i, err))
+                    src = coll.items[i] if coll.array is None else None
+                    views.append(src[v] if coll.n_views > 1 else src)
+                else:
+                    views.append(self._apply(img, rng))
+            out.append(views if coll.n_views > 1 else views[0])
+        warn_failed(failed)
+        if failed:
+            return out
+        shapes = {a.shape for s in out for a in (s if coll.n_views > 1 else [s])}
+        if len(shapes) == 1:
+            return np.stack([np.stack(s) if coll.n_views > 1 else s for s in out])
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = False
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+class JPEGCompression(_PerturbationBase):
+    """Re-compress images as JPEG at a given quality.
+
+    Parameters
+    ----------
+    quality : int, default=75
+        JPEG quality, 1 (worst) to 100, with PIL's default 4:2:0 chroma
+        sub-sampling (as most web pipelines).
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise :class:`~skforensics.ImageLoadError` or are
+        passed through (see :meth:`transform`).
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import JPEGCompression
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> JPEGCompression(quality=50).transform(X).shape
+    (4, 32, 32, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "quality": [Interval(Integral, 1, 100, closed="both")],
+    }
+
+    def __init__(self, quality=75, *, on_error="raise"):
+        self.quality = quality
+        self.on_error = on_error
+
+    def _apply(self, img, rng):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=int(self.quality))
+        buf.seek(0)
+        with Image.open(buf) as out:
+            return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
+
+
+class Resize(_PerturbationBase):
+    """Rescale images by a factor (down- or up-sampling).
+
+    Parameters
+    ----------
+    scale : float, default=0.5
+        Size factor; the new size is ``round(scale * H) x round(scale * W)``,
+        at least 8 pixels a side.
+    interpolation : {"bilinear", "bicubic", "nearest", "lanczos"}, default="bilinear"
+        PIL resampling filter (anti-aliased when down-sampling).
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise or are passed through.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import Resize
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> Resize(scale=2.0).transform(X).shape
+    (4, 64, 64, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "scale": [Interval(Real, 0, None, closed="neither")],
+        "interpolation": [StrOptions({"bilinear", "bicubic", "nearest", "lanczos"})],
+    }
+
+    def __init__(self, scale=0.5, *, interpolation="bilinear", on_error="raise"):
+        self.scale = scale
+        self.interpolation = interpolation
+        self.on_error = on_error
+
+    def _apply(self, img, rng):
+        from PIL import Image
+
+        h, w = img.shape[:2]
+        nh = max(MIN_IMAGE_SIZE, int(round(h * self.scale)))
+        nw = max(MIN_IMAGE_SIZE, int(round(w * self.scale)))
+        resample = getattr(Image.Resampling, self.interpolation.upper())
+        return np.asarray(Image.fromarray(img).resize((nw, nh), resample), dtype=np.uint8)
+
+
+class GaussianBlur(_PerturbationBase):
+    """Blur images with an isotropic Gaussian kernel.
+
+    Parameters
+    ----------
+    sigma : float, default=1.0
+        Standard deviation in pixels (``0``: images unchanged). The kernel is
+        truncated at ``4 * sigma``; borders are reflected.
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise or are passed through.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import GaussianBlur
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> GaussianBlur(sigma=2.0).transform(X).dtype
+    dtype('uint8')
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "sigma": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, sigma=1.0, *, on_error="raise"):
+        self.sigma = sigma
+        self.on_error = on_error
+
+    def _apply(self, img, rng):
+        if self.sigma == 0:
+            return img.copy()
+        from scipy.ndimage import gaussian_filter
+
+        out = gaussian_filter(img.astype(np.float32), sigma=(self.sigma, self.sigma, 0))
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+class RandomCrop(_PerturbationBase):
+    """Crop a window at a random position of every image.
+
+    Parameters
+    ----------
+    size : int or tuple of int, default=224
+        Crop height and width (an int for a square). Images smaller than this
+        on a side keep their full extent on that side (no padding).
+    random_state : int, RandomState instance or None, default=None
+        Positions of the crops; an int gives the same crops at every call.
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise or are passed through.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import RandomCrop
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> RandomCrop(size=16, random_state=0).transform(X).shape
+    (4, 16, 16, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "size": [Interval(Integral, MIN_IMAGE_SIZE, None, closed="left"), tuple],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, size=224, *, random_state=None, on_error="raise"):
+        self.size = size
+        self.random_state = random_state
+        self.on_error = on_error
+
+    def _crop_size(self):
+        if isinstance(self.size, tuple):
+            if len(self.size) != 2 or not all(
+                isinstance(s, Integral) and s >= MIN_IMAGE_SIZE for s in self.size
+            ):
+                raise ValueError(
+                    f"size must be an int or a (height, width) pair of ints >= "
+                    f"{MIN_IMAGE_SIZE}, got {self.size!r}"
+                )
+            return self.size
+        return self.size, self.size
+
+    def _apply(self, img, rng):
+        ch, cw = self._crop_size()
+        h, w = img.shape[:2]
+        ch, cw = min(ch, h), min(cw, w)
+        top = rng.randint(0, h - ch + 1)
+        left = rng.randint(0, w - cw + 1)
+        return img[top : top + ch, left : left + cw].copy()
