@@ -1,0 +1,372 @@
+"""Evaluation tables: cross-generator and robustness reports."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.metrics import accuracy_score, average_precision_score
+from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_is_fitted
+
+from ._split import LeaveOneGeneratorOut
+
+__all__ = [
+    "ReportTable",
+    "cross_generator_report",
+    "default_perturbations",
+    "robustness_report",
+    "scores_of",
+]
+
+
+class ReportTable:
+    """A small table of results (a list of rows), DataFrame-like without pandas.
+
+    Parameters
+    ----------
+    columns : list of str
+        Column names, in display order.
+    rows : list of dict
+        One dict per row, keyed by column name.
+    title : str, optional
+        Shown above the text rendering.
+
+    Examples
+    --------
+    >>> from skforensics.model_selection import ReportTable
+    >>> t = ReportTable(["generator", "acc"], [{"generator": "sd", "acc": 0.91}])
+    >>> t
+    generator    acc
+    ---------  -----
+    sd         0.910
+    >>> t.to_dict()
+    {'generator': ['sd'], 'acc': [0.91]}
+    >>> t["acc"]
+    [0.91]
+    """
+
+    def __init__(self, columns, rows, title=None):
+        self.columns = list(columns)
+        self.rows = [dict(r) for r in rows]
+        self.title = title
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, column):
+        if column not in self.columns:
+            raise KeyError(f"no column {column!r}; columns are {self.columns}")
+        return [r.get(column) for r in self.rows]
+
+    def row(self, key, column=None):
+        """The row whose first column (or ``column``) equals ``key``, as a dict."""
+        column = column or self.columns[0]
+        for r in self.rows:
+            if r.get(column) == key:
+                return dict(r)
+        raise KeyError(f"no row with {column} == {key!r}")
+
+    def to_dict(self, orient="list"):
+        """``{column: [values]}`` (``orient="list"``) or a list of row dicts (``"records"``)."""
+        if orient == "list":
+            return {c: self[c] for c in self.columns}
+        if orient == "records":
+            return [{c: r.get(c) for c in self.columns} for r in self.rows]
+        raise ValueError(f"orient must be 'list' or 'records', got {orient!r}")
+
+    def to_pandas(self):
+        """A :class:`pandas.DataFrame` (needs pandas, which is optional)."""
+        try:
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_pandas() needs pandas: pip install pandas") from exc
+        return pd.DataFrame(self.to_dict("records"), columns=self.columns)
+
+    @staticmethod
+    def _fmt(v):
+        if isinstance(v, (float, np.floating)):
+            return "nan" if math.isnan(v) else f"{v:.3f}"
+        return str(v)
+
+    def __str__(self):
+        cells = [[self._fmt(r.get(c, "")) for c in self.columns] for r in self.rows]
+        widths = [
+            max([len(c)] + [len(row[k]) for row in cells]) for k, c in enumerate(self.columns)
+        ]
+
+        def numeric(k):
+            return all(
+                isinstance(r.get(self.columns[k]), (numbers.Number, np.number)) for r in self.rows
+            ) and bool(self.rows)
+
+        def line(vals):
+            return "  ".join(
+                v.rjust(w) if numeric(k) else v.ljust(w)
+                for k, (v, w) in enumerate(zip(vals, widths))
+            ).rstrip()
+
+        out = [] if self.title is None else [self.title]
+        out.append(line(self.columns))
+        out.append("  ".join("-" * w for w in widths))
+        out += [line(row) for row in cells]
+        return "\n".join(out)
+
+    __repr__ = __str__
+
+
+def scores_of(estimator, X):
+    """Score of the "fake" class: ``predict_proba[:, 1]``, else ``decision_function``."""
+    if hasattr(estimator, "predict_proba"):
+        return np.asarray(estimator.predict_proba(X))[:, 1]
+    if hasattr(estimator, "decision_function"):
+        return np.asarray(estimator.decision_function(X)).ravel()
+    raise TypeError(
+        f"{type(estimator).__name__} has neither predict_proba nor decision_function; a "
+        "score is needed for the average precision"
+    )
+
+
+def _metrics(y, pred, score):
+    y = np.asarray(y)
+    real, fake = y == 0, y == 1
+    both = real.any() and fake.any()
+    return {
+        "n_real": int(real.sum()),
+        "n_fake": int(fake.sum()),
+        "acc": float(accuracy_score(y, pred)),
+        "real_acc": float(np.mean(pred[real] == 0)) if real.any() else float("nan"),
+        "fake_acc": float(np.mean(pred[fake] == 1)) if fake.any() else float("nan"),
+        "ap": float(average_precision_score(y, score)) if both else float("nan"),
+    }
+
+
+_COLUMNS = ["generator", "n_real", "n_fake", "acc", "real_acc", "fake_acc", "ap"]
+
+
+def _mean_row(rows, first_col, name="mean"):
+    out = {first_col: name}
+    for c in ("n_real", "n_fake"):
+        out[c] = int(sum(r[c] for r in rows))
+    for c in ("acc", "real_acc", "fake_acc", "ap"):
+        out[c] = float(np.nanmean([r[c] for r in rows])) if rows else float("nan")
+    return out
+
+
+def _unpack(data):
+    if hasattr(data, "y") and hasattr(data, "generator"):
+        X = data.paths if hasattr(data, "paths") else data.X
+        return X, np.asarray(data.y), np.asarray(data.generator).astype(str)
+    try:
+        X, y, gen = data
+    except (TypeError, ValueError):
+        raise TypeError(
+            "data must be a Bunch with paths, y and generator (as returned by "
+            "skforensics.datasets.load_image_folder) or a tuple (X, y, generator)"
+        ) from None
+    return X, np.asarray(y), np.asarray(gen).astype(str)
+
+
+def _per_generator_rows(y, gen, pred, score):
+    fake = y == 1
+    gens = sorted(set(gen[fake].tolist()))
+    rows = []
+    for g in gens:
+        paired = (y == 0) & (gen == f"real:{g}")
+        reals = paired if paired.any() else (y == 0)
+        idx = np.flatnonzero((fake & (gen == g)) | reals)
+        rows.append({"generator": g, **_metrics(y[idx], pred[idx], score[idx])})
+    return rows
+
+
+def cross_generator_report(estimator, data, *, cv=None, verbose=False):
+    """Accuracy and average precision per generator: the papers' table.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A classifier of images (e.g. a pipeline starting with a feature
+        extractor) or of feature vectors, with ``predict`` and
+        ``predict_proba`` or ``decision_function``; label 1 = generated.
+    data : Bunch or tuple
+        ``load_image_folder(...)`` output, or ``(X, y, generator)``.
+    cv : None, "logo", int, or cross-validator, default=None
+        * ``None``: ``estimator`` is already fitted (e.g. on ProGAN only, as in
+          the CNNDetection / UnivFD / NPR tables) and is tested on every
+          generator of ``data``;
+        * ``"logo"`` or a :class:`LeaveOneGeneratorOut`: one clone is fitted per
+          held-out generator, on the other generators and real images, and
+          tested on the held-out one (see :class:`LeaveOneGeneratorOut`);
+        * an int or another splitter: out-of-fold predictions of clones
+          (stratified, shuffled with seed 0 for an int), then the table.
+
+        In the per-generator rows of ``None`` / int modes, generator ``g`` is
+        tested on its generated images plus the real images paired with it
+        (generator label ``"real:g"``), or all real images when none is paired.
+    verbose : bool, default=False
+        Progress bar over the folds.
+
+    Returns
+    -------
+    report : ReportTable
+        Columns ``generator, n_real, n_fake, acc, real_acc, fake_acc, ap``; one
+        row per generator, then a ``"mean"`` row (unweighted mean over
+        generators). ``acc`` uses ``estimator.predict``; ``ap`` the score of the
+        fake class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skforensics.model_selection import cross_generator_report
+    >>> rng = np.random.RandomState(0)
+    >>> y = np.repeat([0, 1, 0, 1], 20)
+    >>> gen = np.repeat(["real:a", "a", "real:b", "b"], 20)
+    >>> X = rng.randn(80, 3) + y[:, None]
+    >>> report = cross_generator_report(LogisticRegression(), (X, y, gen), cv="logo")
+    >>> report["generator"]
+    ['a', 'b', 'mean']
+    """
+    from .._torch_utils import progress
+
+    X, y, gen = _unpack(data)
+    if set(np.unique(y).tolist()) - {0, 1}:
+        raise ValueError(f"y must hold 0 (real) and 1 (generated) labels, got {np.unique(y)}")
+    if cv is None:
+        check_is_fitted(estimator)
+        rows = _per_generator_rows(y, gen, np.asarray(estimator.predict(X)), scores_of(estimator, X))
+    elif cv == "logo" or isinstance(cv, LeaveOneGeneratorOut):
+        splitter = LeaveOneGeneratorOut() if cv == "logo" else cv
+        splits = list(splitter.split(X, y, gen))
+        rows = []
+        for train, test in progress(splits, verbose, desc="generators"):
+            held = sorted(set(gen[test][y[test] == 1].tolist()))
+            est = clone(estimator).fit(_safe_indexing(X, train), y[train])
+            Xt = _safe_indexing(X, test)
+            m = _metrics(y[test], np.asarray(est.predict(Xt)), scores_of(est, Xt))
+            rows.append({"generator": ", ".join(held), **m})
+    else:
+        if isinstance(cv, numbers.Integral):
+            cv = StratifiedKFold(cv, shuffle=True, random_state=0)
+        cv = check_cv(cv, y, classifier=True)
+        pred = np.empty(len(y), dtype=int)
+        score = np.empty(len(y), dtype=float)
+        for train, test in progress(list(cv.split(X, y, gen)), verbose, desc="folds"):
+            est = clone(estimator).fit(_safe_indexing(X, train), y[train])
+            Xt = _safe_indexing(X, test)
+            pred[test] = est.predict(Xt)
+            score[test] = scores_of(est, Xt)
+        rows = _per_generator_rows(y, gen, pred, score)
+    rows.append(_mean_row(rows, "generator"))
+    return ReportTable(_COLUMNS, rows, title="cross-generator report")
+
+
+def default_perturbations():
+    """The default perturbations of :func:`robustness_report`.
+
+    JPEG re-compression at quality 90, 75 and 50; Gaussian blur with sigma 1
+    and 2; down-scaling by 0.5 (bilinear). Returns a dict name -> transformer.
+    """
+    from ..perturbations import GaussianBlur, JPEGCompression, Resize
+
+    return {
+        "jpeg_q90": JPEGCompression(90),
+        "jpeg_q75": JPEGCompression(75),
+        "jpeg_q50": JPEGCompression(50),
+        "blur_sigma1": GaussianBlur(1.0),
+        "blur_sigma2": GaussianBlur(2.0),
+        "resize_0.5": Resize(0.5),
+    }
+
+
+def _named(perturbations):
+    if perturbations is None:
+        return default_perturbations()
+    if isinstance(perturbations, dict):
+        return dict(perturbations)
+    out = {}
+    for p in perturbations:
+        params = ", ".join(f"{k}={v!r}" for k, v in p.get_params(deep=False).items()
+                           if k not in ("on_error", "random_state"))
+        out[f"{type(p).__name__}({params})"] = p
+    return out
+
+
+def robustness_report(estimator, X, y, perturbations=None, *, cv=None, verbose=False):
+    """Accuracy and AP of a detector on perturbed test images.
+
+    The protocol of Wang et al. (2020), UnivFD and AIGCDetectBenchmark: the
+    detector is trained on clean images and **tested** on images that were
+    JPEG-compressed, blurred, resized... at several levels. The first row
+    (``"clean"``) is the unperturbed reference.
+
+    Parameters
+    ----------
+    estimator : estimator
+        An image classifier (pipeline whose first step reads images).
+    X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+        Test images (with ``cv=None``) or all images (with ``cv``).
+    y : array-like of shape (n_samples,)
+        0 = real, 1 = generated.
+    perturbations : dict or list of transformers, optional
+        ``{name: transformer}`` or a list of transformers (named by their
+        parameters). Default: :func:`default_perturbations`.
+    cv : None, int or cross-validator, default=None
+        ``None``: ``estimator`` is fitted already and ``X`` are test images.
+        Otherwise clones are fitted on the clean training folds and tested on
+        the perturbed test folds (an int gives a stratified K-fold, shuffled
+        with seed 0); the metrics are computed over all out-of-fold predictions.
+    verbose : bool, default=False
+        Progress bar over the perturbations.
+
+    Returns
+    -------
+    report : ReportTable
+        Columns ``perturbation, n_real, n_fake, acc, real_acc, fake_acc, ap``.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.features import SpectralFeatureExtractor
+    >>> from skforensics.model_selection import robustness_report
+    >>> from skforensics.perturbations import JPEGCompression
+    >>> data = load_sample_images("cifake")
+    >>> clf = make_pipeline(SpectralFeatureExtractor(n_bins=8), LogisticRegression())
+    >>> clf = clf.fit(data.paths, data.y)
+    >>> rep = robustness_report(clf, data.paths, data.y, {"jpeg_q50": JPEGCompression(50)})
+    >>> rep["perturbation"]
+    ['clean', 'jpeg_q50']
+    """
+    from .._torch_utils import progress
+
+    y = np.asarray(y)
+    named = {"clean": None, **_named(perturbations)}
+    columns = ["perturbation"] + _COLUMNS[1:]
+    if cv is None:
+        check_is_fitted(estimator)
+        folds = [(None, np.arange(len(y)), estimator)]
+    else:
+        if isinstance(cv, numbers.Integral):
+            cv = StratifiedKFold(cv, shuffle=True, random_state=0)
+        cv = check_cv(cv, y, classifier=True)
+        folds = [
+            (train, test, clone(estimator).fit(_safe_indexing(X, train), y[train]))
+            for train, test in cv.split(X, y)
+        ]
+    rows = []
+    for name, pert in progress(list(named.items()), verbose, desc="perturbations"):
+        pred = np.empty(len(y), dtype=int)
+        score = np.empty(len(y), dtype=float)
+        for _, test, est in folds:
+            Xt = X if cv is None else _safe_indexing(X, test)
+            if pert is not None:
+                Xt = pert.transform(Xt)
+            pred[test] = est.predict(Xt)
+            score[test] = scores_of(est, Xt)
+        rows.append({"perturbation": name, **_metrics(y, pred, score)})
+    return ReportTable(columns, rows, title="robustness report")
