@@ -1,0 +1,721 @@
+"""CoRIT: contrastive gradient proxy, regional injection and hierarchical integration.
+
+A training-free reading of the Contrastive Regional Injection Transformer
+(CoRIT) of "Beyond Semantic Priors: Mitigating Optimization Collapse for
+Generalizable Visual Forensics" (2026). Only the paper's abstract is public:
+every formula here is ours (see ``docs/user_guide/corit.rst``).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, column_or_1d
+
+from ._clip import encode_batch, iter_batches
+from ._image_io import check_images, warn_failed
+
+__all__ = ["CoRITInjector", "RegionMaskDisplay"]
+
+
+def _region_bins(n, grid):
+    """Split ``range(n)`` into ``grid`` contiguous, near-equal bins (like array_split)."""
+    return [b.tolist() for b in np.array_split(np.arange(n), grid)]
+
+
+def _region_matrix(grid_size, grid):
+    """Averaging matrix ``(R, P)`` from patch tokens (row-major) to grid regions.
+
+    Also returns the region boxes ``(R, 4)`` as ``(row0, row1, col0, col1)`` in
+    patch units (end exclusive), row-major over the region grid.
+    """
+    gh, gw = grid_size
+    rows, cols = _region_bins(gh, grid), _region_bins(gw, grid)
+    A = np.zeros((grid * grid, gh * gw), dtype=np.float64)
+    boxes = np.zeros((grid * grid, 4), dtype=np.int64)
+    for i, rr in enumerate(rows):
+        for j, cc in enumerate(cols):
+            r = i * grid + j
+            for pr in rr:
+                for pc in cc:
+                    A[r, pr * gw + pc] = 1.0
+            A[r] /= A[r].sum()
+            boxes[r] = (rr[0], rr[-1] + 1, cc[0], cc[-1] + 1)
+    return A, boxes
+
+
+def _fisher_gsnr(n, s, ss, eps=1e-12):
+    """GSNR of the contrastive gradient proxy from class-wise sufficient statistics.
+
+    ``n`` (2,), ``s`` and ``ss`` (2, ...) are the counts, sums and sums of
+    squares of the features of class 0 and class 1. With per-sample proxy
+    gradient ``g_i = s_i (z_i - c)`` (``s_i = +1`` for class 1, ``-1`` for class
+    0, ``c`` the class-balanced mean, both classes weighted 1/2):
+    ``E[g] = (m1 - m0) / 2`` and ``Var[g] = (v1 + v0) / 2``, so the per-dimension
+    GSNR is ``(m1 - m0)^2 / (2 (v1 + v0))``.
+
+    Returns ``(gsnr, mean_gradient)``, both of the shape of ``s[0]``.
+    """
+    shape = (2,) + (1,) * (s.ndim - 1)
+    cnt = n.reshape(shape).astype(np.float64)
+    m = s / cnt
+    v = np.maximum(ss / cnt - m**2, 0.0)
+    diff = m[1] - m[0]
+    noise = v[0] + v[1]
+    floor = eps * (float(noise.mean()) + 1e-30)
+    return diff**2 / (2.0 * np.maximum(noise, floor)), diff / 2.0
+
+
+class CoRITInjector(TransformerMixin, BaseEstimator):
+    """CLIP features with a contrastive gradient proxy, regional injection and
+    hierarchical integration (a training-free reading of CoRIT).
+
+    A meta-transformer over a :class:`~skforensics.CLIPFeatureExtractor`
+    backbone. :meth:`fit` runs the frozen backbone once over labelled images
+    and computes statistics only (no backpropagation, no training):
+
+    1. **Contrastive Gradient Proxy (CGP).** For every selected transformer
+       block ``b`` the patch grid is cut into ``grid x grid`` regions and the
+       patch tokens of each region are averaged into ``z_b,r(x)``. The proxy
+       gradient of sample ``i`` is ``g_i = s_i (z_b,r(x_i) - c_b,r)``, with
+       ``s_i = +1`` for the second class (fake) and ``-1`` for the first (real)
+       and ``c`` the class-balanced mean: the per-sample gradient, with respect
+       to a linear read-out ``w`` of the region's tokens at ``w = 0``, of the
+       contrastive objective ``-E[s_i w . z_i]`` that pushes the two classes
+       apart. Its signal-to-noise ratio across samples,
+       ``E[g]^2 / Var[g]`` (classes weighted equally), is averaged over the
+       token dimensions into the region's GSNR ``region_snr_[b, r]``; it reduces
+       to the per-dimension Fisher ratio ``(m1 - m0)^2 / (2 (v1 + v0))``.
+    2. **Region Refinement Mask.** In every block, the regions whose GSNR is at
+       least the ``mask_quantile`` quantile of that block's region GSNRs are
+       kept (``region_mask_``); the others, whose proxy gradient is dominated
+       by variance, are suppressed.
+    3. **Regional Signal Injection.** At transform time the kept regions'
+       pooled tokens, weighted by their GSNR (``region_weights_``), are added
+       with strength ``alpha`` to the block's class token, which is then read
+       out (``readout="proj"``: the backbone's final norm, pooling and
+       projection, as for the last block; ``"token"``: the raw class token).
+       The regional signal thus reaches the output directly instead of being
+       attenuated by the later blocks.
+    4. **Hierarchical Representation Integration.** The read-outs of the
+       selected blocks are combined with ``layer_weights_``: proportional to
+       each block's GSNR over its kept regions (``layer_snr_``,
+       ``integration="gsnr"``), equal (``"uniform"``), or concatenated
+       (``"concat"``).
+
+    :meth:`transform` runs the backbone once with forward hooks, so its cost
+    is that of :meth:`CLIPFeatureExtractor.transform` plus a few small matrix
+    products. With ``alpha=0`` and the single last block (``layers=[-1]``,
+    ``readout="proj"``) the output is exactly the backbone's final CLIP
+    embedding.
+
+    Parameters
+    ----------
+    backbone : CLIPFeatureExtractor or None, default=None
+        Template of the backbone, cloned into ``backbone_`` in fit (None: a
+        default ``CLIPFeatureExtractor()``, which needs the ``openai`` weights).
+        Its ``model_name``, ``pretrained``, ``precision``, ``num_workers``,
+        ``on_error``, ``view_pooling`` and ``random_state`` are used and can be
+        searched as ``backbone__<param>``; its ``layers`` and ``pooling`` are
+        ignored, and its ``device``, ``batch_size`` and ``verbose`` are
+        replaced by this estimator's.
+    layers : "auto", int or list of int, default="auto"
+        Transformer blocks to use (negative counts from the end). ``"auto"``
+        uses every block and lets the GSNR weigh them.
+    grid : int, default=4
+        The patch grid is split into ``grid x grid`` near-equal regions;
+        must not exceed the patch grid of the backbone.
+    mask_quantile : float in [0, 1], default=0.5
+        Regions with GSNR below this quantile of their block's region GSNRs
+        are suppressed. 0 keeps every region; 1 keeps only the best region(s).
+    alpha : float >= 0, default=1.0
+        Injection strength. 0 disables the Regional Signal Injection.
+    integration : {"gsnr", "uniform", "concat"}, default="gsnr"
+        How the block read-outs are combined (see above).
+    readout : {"proj", "token"}, default="proj"
+        Read-out of each (injected) class token: through the backbone's final
+        layer norm, pooling and projection into the CLIP embedding space
+        (dimension ``output_dim``), or the raw token (dimension ``width``, as
+        :class:`CLIPFeatureExtractor` returns for block layers with
+        ``pooling="cls"``).
+    device : str, default="auto"
+        ``"auto"`` uses CUDA when available. Resolved into ``device_`` in fit.
+    batch_size : int, default=32
+    verbose : bool, default=False
+        Show progress bars.
+
+    Attributes
+    ----------
+    backbone_ : CLIPFeatureExtractor
+        The fitted clone of ``backbone``.
+    classes_ : ndarray of shape (2,)
+        Class labels; ``classes_[1]`` gets ``s_i = +1`` in the proxy.
+    layers_ : list of int
+        Non-negative indices of the selected blocks, in increasing depth.
+    region_boxes_ : ndarray of shape (grid * grid, 4)
+        ``(row0, row1, col0, col1)`` of each region on the patch grid (end
+        exclusive), row-major.
+    cgp_ : ndarray of shape (n_layers, grid * grid, width)
+        Mean contrastive proxy gradient ``(m1 - m0) / 2`` of each region.
+    region_snr_ : ndarray of shape (n_layers, grid * grid)
+        GSNR of the proxy gradient of each region, per block.
+    cls_snr_ : ndarray of shape (n_layers,)
+        The same GSNR for each block's class token (diagnostic).
+    region_mask_ : ndarray of bool, shape (n_layers, grid * grid)
+        Kept regions.
+    region_weights_ : ndarray of shape (n_layers, grid * grid)
+        Injection weights: the kept regions' GSNR, normalised to sum to 1.
+    layer_snr_ : ndarray of shape (n_layers,)
+        Mean GSNR of the kept regions of each block.
+    layer_weights_ : ndarray of shape (n_layers,)
+        Integration weights (sum to 1, or all 1 for ``"concat"``).
+    n_features_out_ : int
+    n_views_ : int
+    device_ : torch.device
+
+    See Also
+    --------
+    skforensics.CLIPFeatureExtractor : The backbone.
+    RegionMaskDisplay : Draws ``region_mask_`` over an image.
+
+    Notes
+    -----
+    The GSNR estimates are biased upwards by sampling noise: with ``n``
+    balanced samples and no signal, the expected per-dimension value is about
+    ``1 / n``. The mask and the ``"gsnr"`` weights depend only on ratios, so
+    this bias makes the weights more uniform but does not change the ranking.
+    Failed images (``backbone__on_error="skip"``) are left out of the
+    statistics and give NaN rows in :meth:`transform`. With multi-view input
+    each view counts as a sample with its image's label.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from skforensics import CLIPFeatureExtractor, CoRITInjector
+    >>> from skforensics.datasets import load_sample_images
+    >>> data = load_sample_images("cifake")
+    >>> clip = CLIPFeatureExtractor("skf-tiny-vit", pretrained=None, random_state=0)
+    >>> corit = CoRITInjector(clip, grid=2, mask_quantile=0.5, alpha=1.0)
+    >>> corit.fit_transform(data.paths, data.y).shape
+    (48, 32)
+    >>> corit.region_mask_.shape, corit.layer_weights_.shape
+    ((4, 4), (4,))
+    >>> bool(abs(corit.layer_weights_.sum() - 1) < 1e-9)
+    True
+    >>> corit.get_feature_names_out()[:2]
+    array(['corit0', 'corit1'], dtype=object)
+    >>> pipe = make_pipeline(corit, LogisticRegression()).fit(data.paths, data.y)
+    >>> pipe.predict_proba(data.paths[:2]).shape
+    (2, 2)
+    """
+
+    _parameter_constraints = {
+        "backbone": [HasMethods(["fit", "transform"]), None],
+        "layers": [StrOptions({"auto"}), Integral, list, tuple],
+        "grid": [Interval(Integral, 1, None, closed="left")],
+        "mask_quantile": [Interval(Real, 0, 1, closed="both")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "integration": [StrOptions({"gsnr", "uniform", "concat"})],
+        "readout": [StrOptions({"proj", "token"})],
+        "device": [str, object],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        backbone=None,
+        layers="auto",
+        grid=4,
+        mask_quantile=0.5,
+        alpha=1.0,
+        integration="gsnr",
+        readout="proj",
+        device="auto",
+        batch_size=32,
+        verbose=False,
+    ):
+        self.backbone = backbone
+        self.layers = layers
+        self.grid = grid
+        self.mask_quantile = mask_quantile
+        self.alpha = alpha
+        self.integration = integration
+        self.readout = readout
+        self.device = device
+        self.batch_size = batch_size
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+    def _resolve_layers(self, n_blocks):
+        layers = self.layers
+        if isinstance(layers, str):
+            return list(range(n_blocks))
+        if isinstance(layers, Integral) and not isinstance(layers, bool):
+            layers = [layers]
+        if len(layers) == 0:
+            raise ValueError("layers must not be empty")
+        out = []
+        for b in layers:
+            if isinstance(b, bool) or not isinstance(b, Integral):
+                raise ValueError(f"layers entries must be ints, got {b!r}")
+            if not -n_blocks <= b < n_blocks:
+                raise ValueError(
+                    f"layer {b} is out of range: the backbone has {n_blocks} transformer "
+                    f"blocks (valid: {-n_blocks}..{n_blocks - 1})"
+                )
+            out.append(int(b) % n_blocks)
+        if len(set(out)) != len(out):
+            raise ValueError(f"layers {self.layers!r} names the same block twice")
+        return sorted(out)
+
+    def _check_y(self, y, n):
+        if y is None:
+            raise ValueError(
+                "CoRITInjector requires y: the contrastive gradient proxy is computed from "
+                "labelled real and fake images (fit(X, y))"
+            )
+        y = column_or_1d(y, warn=True)
+        if len(y) != n:
+            raise ValueError(f"X has {n} samples but y has {len(y)}")
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise ValueError(
+                f"CoRITInjector needs exactly 2 classes (real and fake) in y, got "
+                f"{len(classes)}: {classes[:10]!r}"
+            )
+        return classes, (y == classes[1]).astype(np.int64)
+
+    def fit(self, X, y=None):
+        """Run the backbone over ``X`` and compute the CGP statistics, mask and weights.
+
+        Parameters
+        ----------
+        X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+            Images (see :mod:`skforensics._image_io`).
+        y : array-like of shape (n_samples,)
+            Binary labels (e.g. 0 = real, 1 = fake). Required: None raises a
+            ValueError.
+
+        Returns
+        -------
+        self : CoRITInjector
+        """
+        import torch
+
+        from ._clip import CLIPFeatureExtractor
+
+        self._validate_params()
+        coll = check_images(X)
+        self.classes_, yb = self._check_y(y, len(coll))
+
+        backbone = CLIPFeatureExtractor() if self.backbone is None else self.backbone
+        self.backbone_ = clone(backbone).set_params(
+            device=self.device, batch_size=self.batch_size, verbose=False, layers="last"
+        )
+        self.backbone_.fit(coll)
+        visual = self.backbone_.model_
+        self.device_ = self.backbone_.device_
+        self.n_views_ = coll.n_views
+        self.layers_ = self._resolve_layers(len(visual.transformer.resblocks))
+
+        gh, gw = visual.grid_size
+        if self.grid > min(gh, gw):
+            raise ValueError(
+                f"grid={self.grid} exceeds the backbone's {gh}x{gw} patch grid; use "
+                f"grid <= {min(gh, gw)}"
+            )
+        A, self.region_boxes_ = _region_matrix((gh, gw), self.grid)
+        self.grid_shape_ = (gh, gw)
+        R = A.shape[0]
+        L = len(self.layers_)
+        W = visual.transformer.width
+
+        # class-wise sufficient statistics of [region tokens..., class token] per block
+        cnt = np.zeros(2, dtype=np.int64)
+        s = np.zeros((2, L, R + 1, W), dtype=np.float64)
+        ss = np.zeros((2, L, R + 1, W), dtype=np.float64)
+        A_t = torch.as_tensor(A, dtype=torch.float32, device=self.device_)
+        n_views = coll.n_views
+        failed = []
+        with torch.inference_mode():
+            for k, x, errors in iter_batches(
+                coll, self.backbone_._preprocess, self.backbone_.image_size_,
+                self.batch_size, self.backbone_.num_workers, self.backbone_.on_error,
+                self.verbose, "CoRIT statistics",
+            ):
+                ok = np.array([not e for e in errors], dtype=bool)
+                failed += [(int(kk) // n_views, e) for kk, e in zip(k, errors) if e]
+                if not ok.any():
+                    continue
+                x = x[torch.from_numpy(ok)].to(self.device_, non_blocking=True)
+                lab = torch.as_tensor(yb[k[ok] // n_views], device=self.device_)
+                with self.backbone_._autocast():
+                    _, tokens = encode_batch(visual, x, self.layers_, need_embed=False)
+                feats = torch.stack(
+                    [
+                        torch.cat(
+                            [
+                                torch.einsum("rp,bpw->brw", A_t, tokens[b][:, 1:].float()),
+                                tokens[b][:, :1].float(),
+                            ],
+                            dim=1,
+                        )
+                        for b in self.layers_
+                    ],
+                    dim=1,
+                ).double()  # (B, L, R + 1, W)
+                for c in (0, 1):
+                    f = feats[lab == c]
+                    cnt[c] += f.shape[0]
+                    s[c] += f.sum(0).cpu().numpy()
+                    ss[c] += (f * f).sum(0).cpu().numpy()
+        warn_failed(failed)
+        if cnt.min() < 2:
+            raise ValueError(
+                f"each class needs at least 2 readable images to estimate the CGP "
+                f"statistics; got {cnt.tolist()} for classes {self.classes_.tolist()}"
+            )
+
+        gsnr, mean_grad = _fisher_gsnr(cnt, s, ss)  # (L, R + 1, W)
+        self.cgp_ = mean_grad[:, :R].astype(np.float32)
+        self.region_snr_ = gsnr[:, :R].mean(axis=2)
+        self.cls_snr_ = gsnr[:, R].mean(axis=1)
+
+        thr = np.quantile(self.region_snr_, self.mask_quantile, axis=1, keepdims=True)
+        mask = self.region_snr_ >= thr
+        mask[np.arange(L), self.region_snr_.argmax(axis=1)] = True  # never empty
+        self.region_mask_ = mask
+        w = np.where(mask, self.region_snr_, 0.0)
+        self.region_weights_ = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+        self.layer_snr_ = w.sum(axis=1) / mask.sum(axis=1)
+        if self.integration == "gsnr":
+            total = self.layer_snr_.sum()
+            self.layer_weights_ = (
+                self.layer_snr_ / total if total > 0 else np.full(L, 1.0 / L)
+            )
+        elif self.integration == "uniform":
+            self.layer_weights_ = np.full(L, 1.0 / L)
+        else:
+            self.layer_weights_ = np.ones(L)
+        # per-patch injection weights: region weights spread over their patches
+        self._patch_weights = (self.region_weights_ @ A).astype(np.float32)  # (L, P)
+
+        self._dim = visual.output_dim if self.readout == "proj" else W
+        d = self._dim * (L if self.integration == "concat" else 1)
+        concat_views = self.backbone_.view_pooling == "concat"
+        self.n_features_out_ = d * coll.n_views if concat_views else d
+        return self
+
+    # ------------------------------------------------------------ transform
+    def _readout(self, t, inj):
+        """Read out block tokens ``t`` (B, T, W) with ``inj`` (B, W) added."""
+        visual = self.backbone_.model_
+        if self.readout == "token":
+            cls = t[:, 0]
+            return cls if inj is None else cls + inj
+        pool_type = getattr(visual, "pool_type", "tok")
+        if getattr(visual, "attn_pool", None) is None and pool_type == "tok":
+            x = t[:, :1]  # layer norm and pooling act on the class token only
+            if inj is not None:
+                x = x + inj[:, None]
+        else:
+            x = t
+            if inj is not None:
+                if pool_type == "avg":  # the model pools the patch tokens
+                    x = x + inj[:, None]
+                    x = x.clone()
+                    x[:, 0] = t[:, 0]
+                else:
+                    x = x.clone()
+                    x[:, 0] = x[:, 0] + inj
+        pooled, _ = visual._pool(x)
+        if visual.proj is not None:
+            pooled = pooled @ visual.proj
+        return pooled
+
+    def _features_from_batch(self, x, patch_weights):
+        import torch
+
+        visual = self.backbone_.model_
+        with self.backbone_._autocast():
+            _, tokens = encode_batch(visual, x, self.layers_, need_embed=False)
+            parts = []
+            for i, b in enumerate(self.layers_):
+                t = tokens[b]
+                inj = None
+                if self.alpha != 0:
+                    pw = patch_weights[i].to(t.dtype)
+                    inj = self.alpha * torch.einsum("bpw,p->bw", t[:, 1:], pw)
+                parts.append(self._readout(t, inj).float() * float(self.layer_weights_[i]))
+        if self.integration == "concat":
+            return torch.cat(parts, dim=1)
+        out = parts[0]
+        for p in parts[1:]:
+            out = out + p
+        return out
+
+    def transform(self, X):
+        """Compute the integrated, regionally injected CLIP features.
+
+        Parameters
+        ----------
+        X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+            Images; multi-view samples are pooled by the backbone's
+            ``view_pooling``.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+            Rows of images that failed to load with ``on_error="skip"`` are NaN.
+        """
+        import torch
+
+        check_is_fitted(self, "region_mask_")
+        coll = check_images(X)
+        view_pooling = self.backbone_.view_pooling
+        if view_pooling == "concat" and coll.n_views != self.n_views_:
+            raise ValueError(
+                f"X has {coll.n_views} views per sample but CoRITInjector was fitted on "
+                f"{self.n_views_} (view_pooling='concat' needs the same number)"
+            )
+        n, n_views = len(coll), coll.n_views
+        d = self._dim * (len(self.layers_) if self.integration == "concat" else 1)
+        feats = np.empty((n * n_views, d), dtype=np.float32)
+        pw = torch.as_tensor(self._patch_weights, device=self.device_)
+        failed = []
+        with torch.inference_mode():
+            for k, x, errors in iter_batches(
+                coll, self.backbone_._preprocess, self.backbone_.image_size_,
+                self.batch_size, self.backbone_.num_workers, self.backbone_.on_error,
+                self.verbose, "CoRIT features",
+            ):
+                out = self._features_from_batch(x.to(self.device_, non_blocking=True), pw)
+                feats[k] = out.cpu().numpy()
+                for kk, err in zip(k, errors):
+                    if err:
+                        feats[kk] = np.nan
+                        failed.append((int(kk) // n_views, err))
+        warn_failed(failed)
+        feats = feats.reshape(n, n_views, d)
+        if view_pooling == "mean":
+            return feats.mean(axis=1)
+        return feats.reshape(n, n_views * d)
+
+    def get_feature_names_out(self, input_features=None):
+        """Feature names: ``corit{k}``, or ``corit_block{b}_{k}`` with ``"concat"``.
+
+        Multi-view input concatenated by the backbone is prefixed ``view{v}_``.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self, "region_mask_")
+        if self.integration == "concat":
+            names = [f"corit_block{b}_{k}" for b in self.layers_ for k in range(self._dim)]
+        else:
+            names = [f"corit{k}" for k in range(self._dim)]
+        if self.backbone_.view_pooling == "concat" and self.n_views_ > 1:
+            names = [f"view{v}_{nm}" for v in range(self.n_views_) for nm in names]
+        return np.asarray(names, dtype=object)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "backbone_" in state:  # the backbone may have moved device when unpickled
+            self.device_ = self.backbone_.device_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.target_tags.required = True
+        tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+class RegionMaskDisplay:
+    """Region Refinement Mask of a fitted :class:`CoRITInjector`, drawn over an image.
+
+    One panel per block: the image as the backbone sees it (resized and
+    cropped) or, without an image, a grey background; suppressed regions are
+    shaded, kept regions outlined, and each region is labelled with its GSNR
+    (relative to the block's best region). Build it with
+    :meth:`from_estimator`; matplotlib is imported only when plotting.
+
+    Parameters
+    ----------
+    region_mask : ndarray of bool, shape (n_layers, n_regions)
+    region_snr : ndarray of shape (n_layers, n_regions)
+    region_boxes : ndarray of shape (n_regions, 4)
+        ``(row0, row1, col0, col1)`` in patch units.
+    patch_size : tuple of int
+        Pixel size of a patch ``(h, w)``.
+    layers : list of int
+    image : ndarray of shape (H, W, 3) or None
+        Image at the model resolution.
+
+    Attributes
+    ----------
+    ax_ : ndarray of matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skforensics import CLIPFeatureExtractor, CoRITInjector
+    >>> from skforensics._corit import RegionMaskDisplay
+    >>> from skforensics.datasets import load_sample_images
+    >>> data = load_sample_images("cifake")
+    >>> clip = CLIPFeatureExtractor("skf-tiny-vit", pretrained=None, random_state=0)
+    >>> corit = CoRITInjector(clip, grid=4).fit(data.paths, data.y)
+    >>> disp = RegionMaskDisplay.from_estimator(corit, image=data.paths[0])
+    >>> disp.ax_.shape
+    (4,)
+    """
+
+    def __init__(self, region_mask, region_snr, region_boxes, patch_size, layers, image=None):
+        self.region_mask = np.asarray(region_mask, dtype=bool)
+        self.region_snr = np.asarray(region_snr, dtype=float)
+        self.region_boxes = np.asarray(region_boxes)
+        self.patch_size = tuple(patch_size)
+        self.layers = list(layers)
+        self.image = image
+
+    @classmethod
+    def from_estimator(cls, estimator, image=None, *, layers=None, ax=None, **kwargs):
+        """Build and plot the display of a fitted :class:`CoRITInjector`.
+
+        Parameters
+        ----------
+        estimator : CoRITInjector
+            Fitted.
+        image : path, PIL image or uint8 array, or None
+            Image to draw under the mask, preprocessed like the backbone's input.
+        layers : list of int or None
+            Blocks to draw (default: all of ``estimator.layers_``).
+        ax : matplotlib Axes or array of Axes, optional
+            One per drawn block.
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : RegionMaskDisplay
+        """
+        check_is_fitted(estimator, "region_mask_")
+        idx = list(range(len(estimator.layers_)))
+        if layers is not None:
+            wanted = [int(b) % len(estimator.backbone_.model_.transformer.resblocks)
+                      for b in np.atleast_1d(layers)]
+            missing = [b for b in wanted if b not in estimator.layers_]
+            if missing:
+                raise ValueError(f"blocks {missing} are not in estimator.layers_ "
+                                 f"{estimator.layers_}")
+            idx = [estimator.layers_.index(b) for b in wanted]
+        img = None
+        if image is not None:
+            img = _model_view(estimator.backbone_, image)
+        visual = estimator.backbone_.model_
+        ps = visual.patch_size if hasattr(visual, "patch_size") else (
+            estimator.backbone_.image_size_[0] // visual.grid_size[0],
+            estimator.backbone_.image_size_[1] // visual.grid_size[1],
+        )
+        disp = cls(
+            estimator.region_mask_[idx],
+            estimator.region_snr_[idx],
+            estimator.region_boxes_,
+            tuple(int(p) for p in np.broadcast_to(ps, (2,))),
+            [estimator.layers_[i] for i in idx],
+            img,
+        )
+        return disp.plot(ax=ax, **kwargs)
+
+    def plot(self, ax=None, *, cmap="viridis", shade=0.65, show_values=True, ncols=None):
+        """Draw the mask.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes or array of Axes, optional
+            One per block; created when None.
+        cmap : str, default="viridis"
+            Colour map of the GSNR heat map drawn without an image.
+        shade : float, default=0.65
+            Opacity of the shading of suppressed regions.
+        show_values : bool, default=True
+            Write each region's GSNR relative to the block's best region.
+        ncols : int, optional
+            Columns of the created figure (default: up to 6).
+
+        Returns
+        -------
+        self : RegionMaskDisplay
+        """
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Rectangle
+
+        n = len(self.layers)
+        if ax is None:
+            ncols = ncols or min(n, 6)
+            nrows = -(-n // ncols)
+            fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows),
+                                     squeeze=False)
+            for a in axes.ravel()[n:]:
+                a.set_visible(False)
+            axes = axes.ravel()[:n]
+        else:
+            axes = np.atleast_1d(np.asarray(ax, dtype=object)).ravel()
+            if len(axes) != n:
+                raise ValueError(f"ax has {len(axes)} axes but {n} blocks are drawn")
+            fig = axes[0].figure
+        ph, pw = self.patch_size
+        H = int(self.region_boxes[:, 1].max()) * ph
+        Wd = int(self.region_boxes[:, 3].max()) * pw
+        for a, b, mask, snr in zip(axes, self.layers, self.region_mask, self.region_snr):
+            rel = snr / snr.max() if snr.max() > 0 else snr
+            if self.image is not None:
+                a.imshow(self.image, extent=(0, Wd, H, 0))
+            else:
+                heat = np.zeros((H, Wd))
+                for (r0, r1, c0, c1), v in zip(self.region_boxes, rel):
+                    heat[r0 * ph:r1 * ph, c0 * pw:c1 * pw] = v
+                a.imshow(heat, cmap=cmap, vmin=0, vmax=1, extent=(0, Wd, H, 0))
+            for (r0, r1, c0, c1), keep, v in zip(self.region_boxes, mask, rel):
+                xy, w, h = (c0 * pw, r0 * ph), (c1 - c0) * pw, (r1 - r0) * ph
+                if keep:
+                    a.add_patch(Rectangle(xy, w, h, fill=False, edgecolor="lime", lw=1.5))
+                else:
+                    a.add_patch(Rectangle(xy, w, h, facecolor="black", alpha=shade,
+                                          edgecolor="none"))
+                if show_values:
+                    a.text(xy[0] + w / 2, xy[1] + h / 2, f"{v:.2f}", ha="center",
+                           va="center", fontsize=7, color="white" if not keep else "yellow")
+            a.set_title(f"block {b}: {int(mask.sum())}/{mask.size} kept", fontsize=9)
+            a.set_xticks([])
+            a.set_yticks([])
+            a.set_xlim(0, Wd)
+            a.set_ylim(H, 0)
+        self.ax_ = np.asarray(axes, dtype=object)
+        self.figure_ = fig
+        return self
+
+
+def _model_view(clip, image):
+    """The image as the fitted backbone sees it: preprocessed, un-normalised, uint8."""
+    from PIL import Image
+
+    from ._image_io import load_image
+
+    arr = load_image(image)
+    x = clip._preprocess(Image.fromarray(arr)).float().numpy()  # (3, H, W)
+    cfg = clip.model_.preprocess_cfg
+    mean = np.asarray(cfg.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)[:, None, None]
+    std = np.asarray(cfg.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)[:, None, None]
+    x = np.clip((x * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return x.transpose(1, 2, 0)
