@@ -78,14 +78,14 @@ def _to_uint8_rgb_from_pil(img):
         arr = np.asarray(img, dtype=np.float64)
         hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         arr = np.clip(np.round(arr / hi * 255.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")
     if mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         if not np.all(np.isfinite(arr)):
             raise ValueError("floating-point image contains NaN or inf")
         scale = 255.0 if arr.max() <= 1.0 else 1.0
         arr = np.clip(np.round(arr * scale), 0, 255).astype(np.uint8)
-        return Image.fromarray(arr, mode="L").convert("RGB")
+        return Image.fromarray(arr).convert("RGB")
     if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
         # drop alpha: composite on black would change pixels, so keep the colour planes
         return img.convert("RGBA").convert("RGB")
