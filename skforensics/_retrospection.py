@@ -646,7 +646,8 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         v = _views_classical(x, self.scales_, float(self.noise_std), seeds[:, 0], line_kw, torch)
         if self.diffusion is not None:
             view_seeds = (seeds[:, 1:2] + np.arange(self.n_views_)[None, :]).ravel() % (2**31 - 1)
-            v = self._img2img(v, view_seeds)
+            # the pass starts from the 8-bit views, as if they had been saved as images
+            v = self._img2img(v.mul(255.0).round_().div_(255.0), view_seeds)
         return v.reshape(b, self.n_views_, 3, size, size)
 
     # -- diffusion ------------------------------------------------------------
