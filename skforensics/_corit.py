@@ -305,6 +305,43 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         -------
         self : CoRITInjector
         """
+        self._fit(X, y, keep_tokens=False)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit and transform ``X`` with a single pass of the backbone.
+
+        Equivalent to ``fit(X, y).transform(X)``; the pooled class and region
+        tokens of the fit pass are kept in memory (when they need less than
+        ``2**30`` bytes and the read-out allows it) instead of running the
+        backbone a second time.
+
+        Parameters
+        ----------
+        X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+        y : array-like of shape (n_samples,)
+            Binary labels; required.
+        **fit_params : dict
+            Unused.
+
+        Returns
+        -------
+        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        """
+        coll = check_images(X)
+        cache = self._fit(coll, y, keep_tokens=True)
+        if cache is None:
+            return self.transform(coll)
+        return self._transform_cached(*cache)
+
+    def _cacheable(self, visual):
+        if self.readout == "token":
+            return True
+        return getattr(visual, "attn_pool", None) is None and (
+            getattr(visual, "pool_type", "tok") == "tok"
+        )
+
+    def _fit(self, X, y, keep_tokens):
         import torch
 
         from ._clip import CLIPFeatureExtractor
@@ -341,6 +378,10 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         ss = np.zeros((2, L, R + 1, W), dtype=np.float64)
         A_t = torch.as_tensor(A, dtype=torch.float32, device=self.device_)
         n_views = coll.n_views
+        n_items = len(coll) * n_views
+        cache = None
+        if keep_tokens and self._cacheable(visual) and n_items * L * (R + 1) * W * 4 <= 2**30:
+            cache = np.full((n_items, L, R + 1, W), np.nan, dtype=np.float32)
         failed = []
         with torch.inference_mode():
             for k, x, errors in iter_batches(
@@ -368,13 +409,17 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
                         for b in self.layers_
                     ],
                     dim=1,
-                ).double()  # (B, L, R + 1, W)
+                )  # (B, L, R + 1, W)
+                if cache is not None:
+                    cache[k[ok]] = feats.cpu().numpy()
+                feats = feats.double()
                 for c in (0, 1):
                     f = feats[lab == c]
                     cnt[c] += f.shape[0]
                     s[c] += f.sum(0).cpu().numpy()
                     ss[c] += (f * f).sum(0).cpu().numpy()
-        warn_failed(failed)
+        if cache is None:
+            warn_failed(failed)
         if cnt.min() < 2:
             raise ValueError(
                 f"each class needs at least 2 readable images to estimate the CGP "
@@ -409,7 +454,42 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         d = self._dim * (L if self.integration == "concat" else 1)
         concat_views = self.backbone_.view_pooling == "concat"
         self.n_features_out_ = d * coll.n_views if concat_views else d
-        return self
+        return None if cache is None else (cache, len(coll), failed)
+
+    def _transform_cached(self, cache, n, failed):
+        """Features from the class and region tokens kept by the fit pass."""
+        import torch
+
+        L = len(self.layers_)
+        n_views = cache.shape[0] // n
+        rw = torch.as_tensor(self.region_weights_, dtype=torch.float32)
+        visual = self.backbone_.model_
+        outs = []
+        with torch.inference_mode():
+            for start in range(0, cache.shape[0], 256):
+                c = torch.from_numpy(cache[start:start + 256])  # (B, L, R + 1, W)
+                parts = []
+                for i in range(L):
+                    cls = c[:, i, -1].to(self.device_)
+                    inj = None
+                    if self.alpha != 0:
+                        reg = c[:, i, :-1].to(self.device_)
+                        inj = self.alpha * torch.einsum("brw,r->bw", reg, rw[i].to(reg.device))
+                    if self.readout == "token":
+                        h = cls if inj is None else cls + inj
+                    else:
+                        with self.backbone_._autocast():
+                            h = self._readout(cls[:, None], inj)
+                    parts.append(h.float() * float(self.layer_weights_[i]))
+                out = torch.cat(parts, 1) if self.integration == "concat" else sum(parts)
+                outs.append(out.cpu().numpy())
+        feats = np.concatenate(outs).astype(np.float32, copy=False)
+        warn_failed(failed)
+        d = feats.shape[1]
+        feats = feats.reshape(n, n_views, d)
+        if self.backbone_.view_pooling == "mean":
+            return feats.mean(axis=1)
+        return feats.reshape(n, n_views * d)
 
     # ------------------------------------------------------------ transform
     def _readout(self, t, inj):

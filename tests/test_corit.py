@@ -178,6 +178,17 @@ def test_determinism_clone_pickle_params(fitted, clip, data):
     assert est.backbone_.device == "auto" and est.backbone_.layers == "last"
 
 
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"readout": "token", "integration": "concat"}, {"alpha": 0.0, "layers": [1, 3]}],
+)
+def test_fit_transform_single_pass_matches_fit_then_transform(clip, data, params):
+    X, y = data
+    est = CoRITInjector(clip, **params)
+    Z1 = est.fit_transform(X[:48], y[:48])
+    np.testing.assert_allclose(Z1, est.transform(X[:48]), rtol=1e-5, atol=1e-6)
+
+
 def test_alpha_and_mask_change_output(clip, data):
     X, y = data
     base = CoRITInjector(clip, layers=[1], alpha=0.0).fit(X, y).transform(X[:8])
@@ -208,6 +219,12 @@ def test_multiview_and_skip(clip, tmp_path):
     with pytest.warns(UserWarning, match="could not be read"):
         Z = skip.fit(paths, y).transform(paths)
     assert np.isnan(Z[3]).all() and np.isfinite(np.delete(Z, 3, axis=0)).all()
+    with pytest.warns(UserWarning, match="could not be read"):
+        Z2 = clone(skip).fit_transform(paths, y)
+    np.testing.assert_allclose(Z2, Z, rtol=1e-5, atol=1e-6)
+    Z3 = CoRITInjector(clone(clip).set_params(view_pooling="mean"),
+                       layers=[0, 3]).fit_transform(mv, y)
+    np.testing.assert_allclose(Z3, est_mean.transform(mv), rtol=1e-5, atol=1e-6)
 
 
 def test_errors(clip, data):
