@@ -1,0 +1,44 @@
+"""Sphinx configuration for the skforensics documentation."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(".."))
+import skforensics  # noqa: E402
+
+project = "skforensics"
+author = "the skforensics developers"
+copyright = "2026, the skforensics developers"
+release = skforensics.__version__
+version = release
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.intersphinx",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+autosummary_generate = True
+autodoc_default_options = {"members": True, "inherited-members": False}
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+templates_path = []
+exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "**.codeobj.json"]
+intersphinx_mapping = {}  # no network in CI: no cross-project inventories
+
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"/plot_",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "within_subsection_order": "FileNameSortKey",
+}
+
+html_theme = "pydata_sphinx_theme" if os.environ.get("SKF_DOCS_THEME", "1") == "1" else "alabaster"
+html_theme_options = {"navigation_with_keys": False}
+html_static_path = []
+html_title = "skforensics"
