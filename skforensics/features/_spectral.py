@@ -21,8 +21,8 @@ def _radial_bins(h, w, n_bins):
     fy = np.fft.fftfreq(h)[:, None]
     fx = np.fft.rfftfreq(w)[None, :]
     r = np.sqrt(fy**2 + fx**2)  # cycles / pixel, 0 .. 0.707
-    b = np.floor(r / 0.5 * n_bins).astype(np.intp)
-    b[b >= n_bins] = -1  # the corners beyond the Nyquist radius are left out
+    b = np.minimum(np.floor(r / 0.5 * n_bins).astype(np.intp), n_bins - 1)
+    b[r > 0.5 + 1e-12] = -1  # the corners beyond the Nyquist radius are left out
     return b.ravel()
 
 
