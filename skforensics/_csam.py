@@ -20,6 +20,7 @@ and the deviations (intercept, 1/n scaling, zero initialisation, working sets).
 
 import numbers
 import time
+from contextlib import nullcontext as _nullcontext
 
 import numpy as np
 from scipy import linalg as sla
@@ -301,6 +302,33 @@ def _prox(a, k, q, ops, d):
     return out.reshape(-1)
 
 
+_CONTROLLER = []
+
+
+def _controller():
+    if not _CONTROLLER:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0]
+
+
+def _blas_threads():
+    """Number of BLAS threads configured for this process (before any limit)."""
+    nums = [i.get("num_threads", 1) for i in _controller().info() if i.get("user_api") == "blas"]
+    return max(nums) if nums else 1
+
+
+def _blas_limit(n_threads):
+    """Context limiting BLAS threads.
+
+    Small dense solves are much faster single-threaded (multi-threaded
+    OpenBLAS on small matrices thrashes, badly so on a busy machine); only
+    very large Gram products and factorisations use the configured threads.
+    """
+    return _controller().limit(limits=max(1, int(n_threads)), user_api="blas")
+
+
 def _choose_route(n, m):
     if n < m and n <= _WOODBURY_MAX_N:
         return "woodbury"
@@ -309,7 +337,7 @@ def _choose_route(n, m):
     return "cg"
 
 
-def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops):
+def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops, threads=1):
     """ADMM (Eqs. 18, 20, 22, stop rule 23) for
     ``min_a sum_i v_i (ytil_i - (A~ a)_i)^2 + kappa * sum_j ||a_j||_q``,
     where ``A~`` is ``A`` centred with weights ``v`` (intercept eliminated).
@@ -323,9 +351,11 @@ def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops):
     route = _choose_route(n, m)
     u = v * ytil
     b0 = 2.0 * (ops.rmatvec(A, u) - mv * ops.sum(u))
+    big = ops.name == "numpy" and threads > 1 and n * m * m > 5e9
     if route == "cholesky":
-        H = 2.0 * (ops.gram_w(A, v) - sv * ops.outer(mv, mv)) + eta * ops.eye(m)
-        L = ops.cholesky(H)
+        with _blas_limit(threads if big else 1):
+            H = 2.0 * (ops.gram_w(A, v) - sv * ops.outer(mv, mv)) + eta * ops.eye(m)
+            L = ops.cholesky(H)
 
         def solve(rhs, x0):
             return ops.cho_solve(L, rhs)
@@ -333,8 +363,9 @@ def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops):
         At = A - mv[None, :]
         lv = ops.sqrt(2.0 * v)
         LA = At * lv[:, None]
-        M = LA @ LA.T + eta * ops.eye(n)
-        L = ops.cholesky(M)
+        with _blas_limit(threads if big else 1):
+            M = LA @ LA.T + eta * ops.eye(n)
+            L = ops.cholesky(M)
 
         def solve(rhs, x0):
             return (rhs - LA.T @ ops.cho_solve(L, LA @ rhs)) / eta
@@ -385,7 +416,7 @@ def _objective(f, y, s, coef, lam, sigma, beta, q, d, ops):
     return loss + lam * pen
 
 
-def _fit_binary(Phi, y, s, d, params, ops, verbose=0, label=""):
+def _fit_binary(Phi, y, s, d, params, ops, verbose=0, label="", threads=1):
     """Fit one binary (labels +-1) correntropy sparse additive machine.
 
     Returns (coef (D,), intercept, n_iter, objective curve, routes, admm iters).
@@ -418,7 +449,7 @@ def _fit_binary(Phi, y, s, d, params, ops, verbose=0, label=""):
                 A = ops.take_cols(Phi, cols)
                 ybar = ops.sum(v * y) / sv
                 th, mw, k, route = _admm(A, y - ybar, v, kappa, eta, coef[cols], mu[cols],
-                                         q, d, tol, admm_max_iter, ops)
+                                         q, d, tol, admm_max_iter, ops, threads)
                 routes.append(route)
                 admm_iters.append(k)
                 new_coef = ops.zeros(D)
@@ -749,12 +780,15 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         intercept = np.zeros(n_problems)
         n_iter = np.zeros(n_problems, dtype=np.int32)
         curves, routes = [], []
+        threads = _blas_threads() if ops.name == "numpy" else 1
         for k in range(n_problems):
             pos = 1 if n_problems == 1 else k
             yk = ops.asarray(np.where(y_ind == pos, 1.0, -1.0))
             label = "" if n_problems == 1 else f" class {self.classes_[k]!r}"
-            a, c, it, curve, rts, _ = _fit_binary(Phi, yk, s, d, params, ops,
-                                                  verbose=self.verbose, label=label)
+            with _blas_limit(1) if ops.name == "numpy" else _nullcontext():
+                a, c, it, curve, rts, _ = _fit_binary(Phi, yk, s, d, params, ops,
+                                                      verbose=self.verbose, label=label,
+                                                      threads=threads)
             coef[k] = a.reshape(p, d)
             intercept[k] = c
             n_iter[k] = it
@@ -1013,8 +1047,10 @@ class ComponentFunctionDisplay:
             if feats.size == 0:
                 feats = np.arange(p)
         else:
+            if isinstance(features, (str, numbers.Integral)):
+                features = [features]
             feats = np.array([feature_names.index(f) if isinstance(f, str) else int(f)
-                              for f in np.atleast_1d(features)], dtype=int)
+                              for f in features], dtype=int)
             if np.any((feats < 0) | (feats >= p)):
                 raise ValueError(f"features must be in [0, {p}); got {feats.tolist()}")
         deg, K = estimator.degree, estimator.n_knots

@@ -1,0 +1,275 @@
+"""Tests of CorrentropySparseAdditiveClassifier (HRR's additive feature refinement)."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import SplineTransformer
+from sklearn.svm import LinearSVC
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skforensics import CorrentropySparseAdditiveClassifier
+from skforensics import _csam
+from skforensics._csam import ComponentFunctionDisplay
+
+
+def make_additive(n, p, flip=0.0, seed=0, kind="periodic"):
+    """Additive problem: 5 informative features (columns 0-4) with nonlinear f_j."""
+    rng = np.random.RandomState(seed)
+    X = rng.uniform(-2, 2, size=(n, p))
+    if kind == "periodic":  # hard for linear models
+        f = (np.sin(2 * X[:, 0]) + (X[:, 1] ** 2 - 4 / 3) + np.abs(X[:, 2]) - 1
+             + np.cos(3 * X[:, 3]) + np.tanh(3 * X[:, 4]))
+        f = f + 0.3 * rng.randn(n)
+    else:  # mostly monotone components: linear models do reasonably
+        f = (np.tanh(3 * X[:, 0]) + X[:, 1] ** 3 / 4 + np.sin(1.5 * X[:, 2])
+             + (np.exp(X[:, 3]) - 1.8) / 3 + (X[:, 4] ** 2 - 4 / 3))
+    y = (f > 0).astype(int)
+    y_noisy = y.copy()
+    flipped = rng.rand(n) < flip
+    y_noisy[flipped] = 1 - y_noisy[flipped]
+    return X, y, y_noisy
+
+
+@parametrize_with_checks([CorrentropySparseAdditiveClassifier()])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_support_recovery_and_beats_logistic_regression():
+    X, y, _ = make_additive(2000, 200, seed=10)
+    Xt, yt, _ = make_additive(4000, 200, seed=1)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.08).fit(X, y)
+    np.testing.assert_array_equal(np.flatnonzero(clf.support_), np.arange(5))
+    assert clf.coef_.shape == (1, 200, clf.n_knots + clf.degree - 2)
+    np.testing.assert_array_equal(clf.coef_[0, 5:], 0.0)  # exact zeros outside the support
+    assert np.all(clf.feature_importances_[:5] > 0)
+    acc = clf.score(Xt, yt)
+    acc_lr = LogisticRegression(max_iter=1000).fit(X, y).score(Xt, yt)
+    assert acc > acc_lr + 0.05, (acc, acc_lr)
+
+
+def test_label_noise_degrades_less_than_convex_losses():
+    # Same B-spline features for the convex-loss baselines, so that only the
+    # loss differs: the bounded correntropy loss ignores flipped labels.
+    X, y, y_noisy = make_additive(1000, 50, flip=0.1, seed=10, kind="monotone")
+    Xt, yt, _ = make_additive(4000, 50, seed=1, kind="monotone")
+    assert 0.08 < np.mean(y != y_noisy) < 0.12
+
+    def drop(est):
+        clean = est.fit(X, y).score(Xt, yt)
+        noisy = est.fit(X, y_noisy).score(Xt, yt)
+        return clean - noisy, noisy
+
+    d_csam, acc_csam = drop(CorrentropySparseAdditiveClassifier(lam=0.02))
+    d_lr, _ = drop(make_pipeline(SplineTransformer(), LogisticRegression(max_iter=2000)))
+    d_svc, _ = drop(make_pipeline(SplineTransformer(), LinearSVC()))
+    assert d_csam + 0.02 < min(d_lr, d_svc), (d_csam, d_lr, d_svc)
+    # and it still beats the raw-feature linear models trained on the noisy labels
+    for lin in (LogisticRegression(max_iter=2000), LinearSVC()):
+        assert acc_csam > lin.fit(X, y_noisy).score(Xt, yt) + 0.05
+
+
+@pytest.mark.parametrize("q, sigma", [(2, 1.0), (1, 1.0), (2, 0.6)])
+def test_objective_decreases_monotonically(q, sigma):
+    X, y, y_noisy = make_additive(400, 15, flip=0.1, seed=3)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.01, q=q, sigma=sigma).fit(X, y_noisy)
+    (curve,) = clf.objective_curve_
+    assert curve.size == clf.n_iter_[0] + 1 >= 3
+    assert np.all(np.diff(curve) <= 1e-12), np.diff(curve)
+    assert curve[0] == pytest.approx(1.0)  # loss of f = 0 is 1 per sample (Eq. 8)
+    # the recorded objective is the objective of the returned model
+    f = clf.decision_function(X)
+    beta = 1 / (1 - np.exp(-1 / sigma**2))
+    r = 1 - (2 * y_noisy - 1) * f
+    pen = (np.linalg.norm(clf.coef_[0], axis=1) if q == 2 else np.abs(clf.coef_[0]).sum(1)).sum()
+    J = beta * np.mean(1 - np.exp(-(r**2) / sigma**2)) + clf.lam * pen
+    assert J == pytest.approx(curve[-1], rel=1e-8)
+
+
+def test_solution_satisfies_optimality_of_last_surrogate():
+    # At the returned point, the group-lasso KKT conditions of the last HQ
+    # surrogate hold approximately (zero groups: ||grad_j|| <= kappa).
+    X, y, _ = make_additive(600, 30, seed=4)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.08, tol=1e-6, admm_max_iter=2000).fit(X, y)
+    Phi = clf._basis(X)
+    yy = 2.0 * y - 1
+    f = clf.decision_function(X)
+    v = np.exp(-((yy - f) ** 2)) / len(y)
+    g = 2 * Phi.T @ (v * (yy - f))
+    beta = 1 / (1 - np.exp(-1))
+    kappa = clf.lam / beta
+    gn = np.linalg.norm(g.reshape(30, -1), axis=1)
+    zero = ~clf.support_
+    assert zero.any() and clf.support_[:5].all()
+    assert np.all(gn[zero] <= kappa * 1.05)
+    assert np.allclose(gn[~zero], kappa, rtol=0.2)
+
+
+@pytest.mark.parametrize("q", [1, 2])
+def test_linear_algebra_routes_agree(monkeypatch, q):
+    X, y, _ = make_additive(150, 40, seed=5)  # n < basis dimension: Woodbury
+    kw = dict(lam=0.005, q=q, tol=1e-7, admm_max_iter=3000, max_iter=5)
+    ref = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
+    assert "woodbury" in ref.solver_routes_[0]
+    monkeypatch.setattr(_csam, "_WOODBURY_MAX_N", 0)
+    chol = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
+    assert chol.solver_routes_[0] == {"cholesky"}
+    monkeypatch.setattr(_csam, "_CHOL_MAX_DIM", 0)
+    cg = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
+    assert cg.solver_routes_[0] == {"cg"}
+    for other in (chol, cg):
+        np.testing.assert_allclose(other.coef_, ref.coef_, atol=1e-4)
+        np.testing.assert_allclose(other.decision_function(X), ref.decision_function(X),
+                                   atol=1e-3)
+
+
+def test_torch_backend_matches_numpy():
+    pytest.importorskip("torch")
+    X, y, _ = make_additive(300, 12, seed=6)
+    y3 = np.where(X[:, 5] > 0.7, 2, y)  # three classes
+    kw = dict(lam=0.01, tol=1e-6)
+    a = CorrentropySparseAdditiveClassifier(**kw).fit(X, y3)
+    b = CorrentropySparseAdditiveClassifier(backend="torch", device="cpu", **kw).fit(X, y3)
+    assert b.device_ == "cpu"
+    np.testing.assert_allclose(b.coef_, a.coef_, atol=1e-6)
+    np.testing.assert_allclose(b.predict_proba(X), a.predict_proba(X), atol=1e-6)
+    np.testing.assert_array_equal(b.n_iter_, a.n_iter_)
+
+
+def test_device_auto_is_stored_and_resolved():
+    pytest.importorskip("torch")
+    import torch
+
+    X, y, _ = make_additive(100, 6, seed=7)
+    clf = CorrentropySparseAdditiveClassifier(device="auto", lam=0.01)
+    assert clf.get_params()["device"] == "auto"
+    clf.fit(X, y)
+    assert clf.device == "auto"
+    assert clf.device_ == ("cuda" if torch.cuda.is_available() else "cpu") or \
+        clf.device_.startswith("cuda")
+    with pytest.raises(ValueError, match="numpy"):
+        CorrentropySparseAdditiveClassifier(device="cuda", backend="numpy").fit(X, y)
+
+
+def test_multiclass_string_labels_and_probabilities():
+    X, y, _ = make_additive(400, 8, seed=8)
+    labels = np.array(["real", "fake", "other"])
+    yc = labels[np.where(X[:, 6] > 1.0, 2, y)]
+    clf = CorrentropySparseAdditiveClassifier(lam=0.005).fit(X, yc)
+    assert list(clf.classes_) == sorted(labels)
+    assert clf.coef_.shape[0] == 3 and clf.intercept_.shape == (3,)
+    P = clf.predict_proba(X)
+    np.testing.assert_allclose(P.sum(1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[P.argmax(1)], clf.predict(X))
+    assert clf.score(X, yc) > 0.8
+    assert clf.prob_scale_ > 0
+
+
+def test_platt_calibration_is_sensible():
+    X, y, _ = make_additive(1500, 6, seed=9, flip=0.0)
+    Xt, yt, _ = make_additive(3000, 6, seed=2)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.005).fit(X, y)
+    p = clf.predict_proba(Xt)[:, 1]
+    np.testing.assert_array_equal(p > 0.5, clf.predict(Xt) == 1)
+    # temperature-only Platt scaling: better log-loss than the prior and than the raw sigmoid(f)
+    from sklearn.metrics import log_loss
+
+    f = clf.decision_function(Xt)
+    assert log_loss(yt, p) < log_loss(yt, np.full_like(p, yt.mean()))
+    assert log_loss(yt, p) < log_loss(yt, 1 / (1 + np.exp(-f)))
+    # confident predictions are reliable
+    for m in (p > 0.8, p < 0.2):
+        assert m.sum() > 500 and abs(yt[m].mean() - p[m].mean()) < 0.05
+
+
+def test_robustness_inputs():
+    rng = np.random.RandomState(0)
+    X, y, _ = make_additive(300, 6, seed=11)
+    Xc = np.column_stack([X, np.full(300, 3.0)])  # constant feature
+    clf = CorrentropySparseAdditiveClassifier(lam=0.01).fit(Xc, y)
+    assert not clf.support_[-1] and np.all(clf.coef_[:, -1] == 0)
+    assert clf.score(Xc, y) > 0.8
+    # float32 input
+    clf32 = CorrentropySparseAdditiveClassifier(lam=0.01).fit(X.astype(np.float32), y)
+    assert clf32.decision_function(X.astype(np.float32)).dtype == np.float64
+    clf64 = CorrentropySparseAdditiveClassifier(lam=0.01).fit(X, y)
+    np.testing.assert_allclose(clf32.decision_function(X), clf64.decision_function(X), atol=1e-3)
+    # NaN / inf: clear errors
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        CorrentropySparseAdditiveClassifier().fit(Xn, y)
+    Xn[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        CorrentropySparseAdditiveClassifier().fit(Xn, y)
+    with pytest.raises(ValueError, match="NaN"):
+        clf.decision_function(np.where(rng.rand(*Xc.shape) < 0.01, np.nan, Xc))
+    # a single class
+    with pytest.raises(ValueError, match="two classes"):
+        CorrentropySparseAdditiveClassifier().fit(X, np.zeros(300))
+    # one sample per class
+    one = CorrentropySparseAdditiveClassifier().fit([[0.0, 1.0], [1.0, 0.0]], ["a", "b"])
+    assert list(one.predict([[0.0, 1.0], [1.0, 0.0]])) == ["a", "b"]
+    # out-of-range inputs at predict time stay finite (constant extrapolation)
+    assert np.all(np.isfinite(clf.decision_function(Xc * 100)))
+    # invalid hyper-parameters
+    with pytest.raises(ValueError, match="q"):
+        CorrentropySparseAdditiveClassifier(q=3).fit(X, y)
+
+
+def test_sample_weight_and_class_weight():
+    X, y, _ = make_additive(300, 6, seed=12)
+    w = np.random.RandomState(0).randint(0, 3, size=300)
+    a = CorrentropySparseAdditiveClassifier(lam=0.01).fit(X, y, sample_weight=w)
+    Xr, yr = np.repeat(X, w, axis=0), np.repeat(y, w)
+    b = CorrentropySparseAdditiveClassifier(lam=0.01).fit(Xr, yr)
+    np.testing.assert_allclose(a.decision_function(X), b.decision_function(X), atol=1e-8)
+    bal = CorrentropySparseAdditiveClassifier(lam=0.01, class_weight="balanced")
+    keep = (y == 1) | (np.arange(300) % 4 == 0)
+    bal.fit(X[keep], y[keep])
+    assert bal.score(X, y) > 0.7
+
+
+def test_grid_search_over_lam_sigma_knots():
+    X, y, _ = make_additive(300, 8, seed=13)
+    gs = GridSearchCV(CorrentropySparseAdditiveClassifier(max_iter=10),
+                      {"lam": [0.005, 0.05], "sigma": [0.8, 1.0], "n_knots": [4, 6]}, cv=2)
+    gs.fit(X, y)
+    assert gs.best_score_ > 0.75
+    assert set(gs.best_params_) == {"lam", "sigma", "n_knots"}
+
+
+def test_verbose_prints_progress(capsys):
+    X, y, _ = make_additive(200, 5, seed=14)
+    CorrentropySparseAdditiveClassifier(lam=0.01, verbose=True).fit(X, y)
+    out = capsys.readouterr().out
+    assert "HQ 1:" in out and "objective=" in out and "route=" in out
+
+
+def test_component_function_display():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    X, y, _ = make_additive(600, 8, seed=15)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.03).fit(X, y)
+    disp = ComponentFunctionDisplay.from_estimator(clf)  # the selected features
+    assert list(disp.features) == list(np.flatnonzero(clf.support_))
+    assert disp.lines_.shape == (clf.support_.sum(),)
+    # f_1(x) ~ x^2 shape: larger at the edges than in the middle
+    i = list(disp.features).index(1)
+    vals = disp.component_values[i]
+    assert vals[0] > vals[len(vals) // 2] and vals[-1] > vals[len(vals) // 2]
+    names = [f"feat{j}" for j in range(8)]
+    fig, ax = plt.subplots()
+    disp2 = ComponentFunctionDisplay.from_estimator(clf, features=["feat0", 2],
+                                                    feature_names=names, ax=ax)
+    assert disp2.feature_names == ["feat0", "feat2"] and disp2.figure_ is fig
+    np.testing.assert_allclose(
+        disp2.component_values[0],
+        clf.component_functions(np.tile(disp2.grid_values[0][:, None], (1, 8)), [0])[:, 0])
+    with pytest.raises(ValueError, match="feature_names"):
+        ComponentFunctionDisplay.from_estimator(clf, feature_names=["a"])
+    plt.close("all")
