@@ -738,6 +738,7 @@ class RegionMaskDisplay:
         self : RegionMaskDisplay
         """
         import matplotlib.pyplot as plt
+        from matplotlib import patheffects
         from matplotlib.patches import Rectangle
 
         n = len(self.layers)
@@ -775,7 +776,9 @@ class RegionMaskDisplay:
                                           edgecolor="none"))
                 if show_values:
                     a.text(xy[0] + w / 2, xy[1] + h / 2, f"{v:.2f}", ha="center",
-                           va="center", fontsize=7, color="white" if not keep else "yellow")
+                           va="center", fontsize=7, color="yellow" if keep else "white",
+                           path_effects=[patheffects.withStroke(linewidth=2,
+                                                                foreground="black")])
             a.set_title(f"block {b}: {int(mask.sum())}/{mask.size} kept", fontsize=9)
             a.set_xticks([])
             a.set_yticks([])
