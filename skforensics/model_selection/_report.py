@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, average_precision_score
-from sklearn.model_selection import StratifiedKFold, check_cv
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
@@ -254,7 +254,8 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
         cv = check_cv(cv, y, classifier=True)
         pred = np.empty(len(y), dtype=int)
         score = np.empty(len(y), dtype=float)
-        for train, test in progress(list(cv.split(X, y, gen)), verbose, desc="folds"):
+        groups = None if isinstance(cv, (StratifiedKFold, KFold)) else gen
+        for train, test in progress(list(cv.split(X, y, groups)), verbose, desc="folds"):
             est = clone(estimator).fit(_safe_indexing(X, train), y[train])
             Xt = _safe_indexing(X, test)
             pred[test] = est.predict(Xt)
