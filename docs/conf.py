@@ -21,7 +21,18 @@ extensions = [
     "sphinx_gallery.gen_gallery",
 ]
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+# sklearn's generated metadata-routing setters and inherited ``score`` point into
+# sklearn's own docs, which are not reachable offline
+_SKLEARN_INHERITED = [
+    f"set_{m}_request"
+    for m in ("fit", "score", "transform", "predict", "predict_proba", "partial_fit",
+              "decision_function", "split", "inverse_transform")
+] + ["score", "set_output"]
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    "exclude-members": ",".join(_SKLEARN_INHERITED),
+}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 templates_path = []

@@ -1,6 +1,8 @@
-"""Quick start: train and cross-validate a weight-free detector on the bundled sample.
+"""
+Quick start: a weight-free detector on the bundled sample
+=========================================================
 
-Run with ``python examples/quickstart.py``. Uses only the 56 images shipped in
+Train and cross-validate a detector on the images shipped in the package. Run with ``python examples/quickstart.py``. Uses only the 56 images shipped in
 the package (no download, no GPU) so it finishes in seconds; for real accuracy
 numbers see ``benchmarks/``.
 """

@@ -453,7 +453,7 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
             Rows of images that failed to load with ``on_error="skip"`` are NaN.
         """
         import torch
