@@ -108,27 +108,22 @@ class MLPHead(nn.Module):
         return (logits, f) if return_features else logits
 
 
-def _conv_bn(cin, cout):
-    return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-
 class SmallForensicCNN(nn.Module):
-    """A small VGG-style CNN trained from scratch on raw pixels.
+    """A small CNN trained from scratch on raw pixels.
 
-    ``n_stages`` stages of two 3x3 conv + BatchNorm + ReLU blocks, each
-    followed by 2x2 max pooling except the last, then global average pooling,
-    dropout and a linear layer. The first stage keeps full resolution so the
-    high-frequency traces of generators are seen before any pooling. Sized for
-    small images (CIFAKE's 32x32); any size works thanks to the global pooling.
+    One 3x3 conv + BatchNorm + ReLU per stage, 2x2 max pooling between
+    stages, then global average pooling, dropout and a linear layer. The first
+    stage sees the full resolution, so the high-frequency traces of
+    generators are filtered before any pooling. Sized for small images
+    (CIFAKE's 32x32: four stages end at 4x4); any size works thanks to the
+    global pooling. Convolutions run in channels-last layout, faster on CPUs.
 
     Parameters
     ----------
     n_classes : int, default=2
         Number of classes (filled in from ``y``).
-    width : int, default=32
-        Channels of the first stage; doubled at each following stage.
-    n_stages : int, default=3
-        Number of stages.
+    widths : tuple of int, default=(32, 64, 128, 128)
+        Channels of each stage.
     dropout : float, default=0.1
         Dropout before the classifier.
 
@@ -136,32 +131,39 @@ class SmallForensicCNN(nn.Module):
     --------
     >>> import torch
     >>> from skforensics.neural import SmallForensicCNN
-    >>> SmallForensicCNN(width=8)(torch.rand(2, 3, 32, 32)).shape
+    >>> SmallForensicCNN(widths=(8, 16))(torch.rand(2, 3, 32, 32)).shape
     torch.Size([2, 2])
     """
 
     input_kind = "images"
 
-    def __init__(self, n_classes=2, width=32, n_stages=3, dropout=0.1):
+    def __init__(self, n_classes=2, widths=(32, 64, 128, 128), dropout=0.1):
         super().__init__()
         self.n_classes = _check_int("n_classes", n_classes, 2)
-        width = _check_int("width", width)
-        n_stages = _check_int("n_stages", n_stages)
+        widths = tuple(widths)
+        if not widths:
+            raise ValueError("widths must hold at least one stage width")
+        for w in widths:
+            _check_int("widths items", w)
         dropout = _check_dropout(dropout)
         layers, cin = [], 3
-        for s in range(n_stages):
-            cout = width * 2**s
-            layers += _conv_bn(cin, cout) + _conv_bn(cout, cout)
-            if s < n_stages - 1:
+        for s, cout in enumerate(widths):
+            if s > 0:
                 layers.append(nn.MaxPool2d(2))
+            layers += [
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+            ]
             cin = cout
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.out = nn.Linear(cin, self.n_classes)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, x, return_features=False):
-        x = (x - 0.5) * 4.0  # [0, 1] -> about zero mean, unit variance
+        x = ((x - 0.5) * 4.0).contiguous(memory_format=torch.channels_last)
         f = self.pool(self.features(x)).flatten(1)
         logits = self.out(self.dropout(f))
         return (logits, f) if return_features else logits

@@ -17,7 +17,6 @@ from skorch.utils import TeeGenerator, to_tensor
 from .._image_io import ImageLoadError, check_images
 from .._torch_utils import load_device, resolve_device, seed_from_random_state
 from ..optim import SAM
-from ..optim._sam import frozen_bn_stats
 from ._losses import RetrospectionKLLoss, ViewOutput
 from ._modules import SmallForensicCNN
 
@@ -498,24 +497,27 @@ class SAMNetClassifier(NeuralNetClassifier):
             return super().train_step(batch, **fit_params)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
-        # pass 1: gradient at w
-        self._zero_grad_optimizer()
-        y_pred = self.infer(Xi, **fit_params)
-        loss = self.get_loss(y_pred, yi, X=Xi, training=True)
-        loss.backward()
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
-        opt.first_step(zero_grad=True)
-        # pass 2: fresh gradient at w + e, BatchNorm statistics frozen
-        with frozen_bn_stats(self.module_):
-            y_pred2 = self.infer(Xi, **fit_params)
-            self.get_loss(y_pred2, yi, X=Xi, training=True).backward()
-        opt.second_step(zero_grad=False)
-        return {"loss": loss, "y_pred": y_pred}
+        first = {}
+
+        def closure():
+            # called twice by SAM.step: at w, then at w + e with BatchNorm frozen;
+            # each call computes fresh gradients
+            self._zero_grad_optimizer()
+            y_pred = self.infer(Xi, **fit_params)
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+            loss.backward()
+            if not first:
+                first.update(loss=loss, y_pred=y_pred)
+                self.notify(
+                    "on_grad_computed",
+                    named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                    batch=batch,
+                    training=True,
+                )
+            return loss
+
+        opt.step(closure, bn_module=self.module_)
+        return {"loss": first["loss"], "y_pred": first["y_pred"]}
 
     # ---------------------------------------------------------------- predict
     def _prepare_predict(self, X):
