@@ -36,7 +36,7 @@ __all__ = ["CorrentropySparseAdditiveClassifier", "ComponentFunctionDisplay"]
 # Above this many stored entries the expanded basis is kept in float32.
 _FLOAT32_ENTRIES = 50_000_000
 # Rows used to place quantile knots (sub-sampled with ``random_state`` above it).
-_KNOT_SUBSAMPLE = 100_000
+_KNOT_SUBSAMPLE = 20_000
 # Largest working-set dimension solved with a cached Cholesky factor.
 _CHOL_MAX_DIM = 4096
 # Largest n for which the Woodbury (n x n) route is used when n < dimension.
@@ -47,9 +47,23 @@ _WOODBURY_MAX_N = 8192
 # B-spline basis
 # --------------------------------------------------------------------------
 def _weighted_quantiles(X, sw, qs):
-    """Per-column ``inverted_cdf`` quantiles, weight/repetition consistent."""
-    return np.quantile(X, qs, axis=0, weights=np.broadcast_to(sw[:, None], X.shape),
-                       method="inverted_cdf").T  # (p, len(qs))
+    """Per-column ``inverted_cdf`` quantiles (p, len(qs)): weight/repetition consistent.
+
+    The ``q``-quantile is the smallest value whose cumulative weight reaches
+    ``q`` times the total weight (numpy's ``method="inverted_cdf"``).
+    """
+    XT = np.ascontiguousarray(X.T)
+    n = XT.shape[1]
+    qs = np.asarray(qs, dtype=float)
+    if np.all(sw == sw[0]):  # fast path: a (SIMD) sort, no weights
+        srt = np.sort(XT, axis=1)
+        k = np.clip(np.ceil(qs * n - 1e-9 * n).astype(int) - 1, 0, n - 1)
+        return srt[:, k]
+    order = np.argsort(XT, axis=1, kind="stable")
+    srt = np.take_along_axis(XT, order, axis=1)
+    cw = np.cumsum(sw[order], axis=1)
+    k = (cw[:, None, :] < qs[None, :, None] * cw[:, -1:, None]).sum(axis=2)
+    return np.take_along_axis(srt, np.minimum(k, n - 1), axis=1)
 
 
 def _make_knots(X, sw, n_knots, degree, knots, random_state):
@@ -60,7 +74,7 @@ def _make_knots(X, sw, n_knots, degree, knots, random_state):
     interval and are flagged (their group is identically zero).
     """
     pos = sw > 0
-    Xp, swp = X[pos], sw[pos]
+    Xp, swp = (X, sw) if pos.all() else (X[pos], sw[pos])
     lo, hi = Xp.min(axis=0), Xp.max(axis=0)
     constant = ~(hi > lo)
     hi = np.where(constant, lo + 1.0, hi)
@@ -85,33 +99,32 @@ def _make_knots(X, sw, n_knots, degree, knots, random_state):
     return base, full, constant
 
 
-def _bspline_dense(x, t, degree, n_knots):
-    """Dense B-spline design ``(n, p, n_knots + degree - 1)`` (vectorised de Boor).
+def _bspline_dense(xT, t, degree, n_knots, dtype=np.float64):
+    """Dense B-spline design ``(p, n_knots + degree - 1, n)`` (vectorised de Boor).
 
-    ``x`` is (n, p), ``t`` the extended knots (p, n_knots + 2*degree).  Inputs
-    are clipped to the boundary knots (constant extrapolation: bounded basis).
+    ``xT`` is (p, n) (feature-major), ``t`` the extended knots (p, n_knots + 2*degree).
+    Inputs are clipped to the boundary knots (constant extrapolation: the
+    basis stays bounded outside the training range).
     """
-    n, p = x.shape
+    p, n = xT.shape
     d = n_knots + degree - 1
-    xb = np.clip(x, t[None, :, degree], t[None, :, degree + n_knots - 1])
-    inner = t[:, degree:degree + n_knots]  # (p, K)
-    # knot span: index s (in t) with t[s] <= x < t[s+1], s in [degree, degree+K-2]
-    span = np.zeros((n, p), dtype=np.intp)
+    t = t.astype(dtype)
+    xb = np.clip(xT.astype(dtype), t[:, degree:degree + 1], t[:, degree + n_knots - 1:degree + n_knots])
+    # knot span s (index in t) with t[s] <= x < t[s+1], s in [degree, degree + K - 2]
+    span = np.full((p, n), degree, dtype=np.intp)
     for k in range(1, n_knots - 1):
-        span += xb >= inner[None, :, k]
-    span += degree
-    cols = np.arange(p)[None, :]
+        span += xb >= t[:, degree + k:degree + k + 1]
 
     def tk(off):
-        return t[cols, span + off]
+        return np.take_along_axis(t, span + off, axis=1)
 
-    N = [np.ones((n, p))]
+    N = [np.ones((p, n), dtype=dtype)]
     left = [None] * (degree + 1)
     right = [None] * (degree + 1)
     for j in range(1, degree + 1):
         left[j] = xb - tk(1 - j)
         right[j] = tk(j) - xb
-        saved = np.zeros((n, p))
+        saved = np.zeros((p, n), dtype=dtype)
         newN = []
         for r in range(j):
             temp = N[r] / (right[r + 1] + left[j - r])
@@ -119,17 +132,17 @@ def _bspline_dense(x, t, degree, n_knots):
             saved = left[j - r] * temp
         newN.append(saved)
         N = newN
-    B = np.zeros((n, p, d))
-    start = span - degree  # first non-zero basis index
+    B = np.zeros((p, d, n), dtype=dtype)
+    start = (span - degree)[:, None, :]  # first non-zero basis index
     for r in range(degree + 1):
-        np.put_along_axis(B, (start + r)[:, :, None], N[r][:, :, None], axis=2)
+        np.put_along_axis(B, start + r, N[r][:, None, :], axis=1)
     return B
 
 
-def _chunks(n, width):
-    step = max(1, int(4_000_000 // max(width, 1)))
-    for a in range(0, n, step):
-        yield slice(a, min(n, a + step))
+def _feature_chunks(p, n, d):
+    step = max(1, int(3_000_000 // max(n * d, 1)))
+    for a in range(0, p, step):
+        yield slice(a, min(p, a + step))
 
 
 # --------------------------------------------------------------------------
@@ -183,7 +196,8 @@ class _NumpyOps:
 
     @staticmethod
     def take_cols(A, cols):
-        return np.ascontiguousarray(A[:, cols], dtype=np.float64)
+        # A is usually the Fortran-ordered view Phi = PhiT.T: gather rows of PhiT
+        return np.asarray(A.T[cols], dtype=np.float64).T
 
     @staticmethod
     def gram_w(A, v):
@@ -351,11 +365,11 @@ def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops, threads=1
     route = _choose_route(n, m)
     u = v * ytil
     b0 = 2.0 * (ops.rmatvec(A, u) - mv * ops.sum(u))
-    big = ops.name == "numpy" and threads > 1 and n * m * m > 5e9
+    big = ops.name == "numpy" and threads > 1 and n * m * m > 5e10
     if route == "cholesky":
         with _blas_limit(threads if big else 1):
             H = 2.0 * (ops.gram_w(A, v) - sv * ops.outer(mv, mv)) + eta * ops.eye(m)
-            L = ops.cholesky(H)
+        L = ops.cholesky(H)
 
         def solve(rhs, x0):
             return ops.cho_solve(L, rhs)
@@ -365,7 +379,7 @@ def _admm(A, ytil, v, kappa, eta, theta, mu, q, d, tol, max_iter, ops, threads=1
         LA = At * lv[:, None]
         with _blas_limit(threads if big else 1):
             M = LA @ LA.T + eta * ops.eye(n)
-            L = ops.cholesky(M)
+        L = ops.cholesky(M)
 
         def solve(rhs, x0):
             return (rhs - LA.T @ ops.cho_solve(L, LA @ rhs)) / eta
@@ -550,7 +564,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         Weights of the classes, multiplied into ``sample_weight``.
     random_state : int, RandomState instance or None, default=None
         Only used to sub-sample rows when placing quantile knots on more than
-        100 000 samples.  The solver itself is deterministic.
+        20 000 samples.  The solver itself is deterministic.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
         Resolved into ``device_`` during ``fit``.
@@ -683,49 +697,67 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- basis
     def _basis(self, X, features=None, dtype=np.float64):
-        """Centred orthonormal basis of ``features`` (all by default): (n, len*d)."""
-        feats = np.arange(self.n_features_in_) if features is None else np.asarray(features)
-        d = self._n_basis
-        out = np.empty((X.shape[0], feats.size * d), dtype=dtype)
-        t = self.knots_[feats]
-        mean = self._basis_mean[feats]
-        T = self._basis_transform[feats]  # (g, d0, d)
-        for sl in _chunks(X.shape[0], feats.size * (d + 1)):
-            B = _bspline_dense(np.asarray(X[sl][:, feats], dtype=np.float64), t,
-                               self.degree, self.n_knots)
-            B -= mean[None]
-            # (g, n, d0) @ (g, d0, d) -> (g, n, d)
-            Z = np.matmul(B.transpose(1, 0, 2), T)
-            out[sl] = Z.transpose(1, 0, 2).reshape(Z.shape[1], -1)
-        return out
+        """Transposed centred orthonormal basis of ``features``: (len * d, n), C-order.
 
-    def _fit_basis(self, X, sw, random_state):
-        n, p = X.shape
-        base, full, constant = _make_knots(X, sw, self.n_knots, self.degree, self.knots,
-                                           random_state)
+        Row block ``i`` holds the ``d`` basis functions of ``features[i]``;
+        ``Phi = _basis(X).T`` is the (n, D) design matrix of the paper.
+        """
+        feats = np.arange(self.n_features_in_) if features is None else np.asarray(features)
+        return self._expand(X, feats, dtype)[0]
+
+    def _expand(self, X, feats, dtype, sw=None):
+        """Evaluate (and, when ``sw`` is given, fit) the basis, one feature block at a time."""
+        d0 = self.n_knots + self.degree - 1
+        d = d0 - 1
+        n = X.shape[0]
+        out = np.empty((feats.size, d, n), dtype=dtype)
+        if sw is not None:
+            s = sw / sw.sum()
+            uniform_w = bool(np.all(s == s[0]))
+            mean = np.zeros((feats.size, d0))
+            transform = np.zeros((feats.size, d0, d))
+        for sl in _feature_chunks(feats.size, n, d0 + 1):
+            f = feats[sl]
+            B = _bspline_dense(np.ascontiguousarray(X[:, f].T), self.knots_[f],
+                               self.degree, self.n_knots, dtype=dtype)  # (g, d0, n)
+            if sw is not None:
+                if uniform_w:
+                    M = np.matmul(B, B.transpose(0, 2, 1)).astype(np.float64) * s[0]
+                else:
+                    M = np.matmul(B * s.astype(dtype)[None, None, :],
+                                  B.transpose(0, 2, 1)).astype(np.float64)
+                # partition of unity (sum_b B_b = 1): the weighted means are row sums of M
+                m = M.sum(axis=2)
+                cov = M - m[:, :, None] * m[:, None, :]
+                evals, evecs = np.linalg.eigh(cov)  # ascending
+                # the centred basis has rank <= d0 - 1: keep the top d0 - 1 directions
+                evals, evecs = evals[:, 1:], evecs[:, :, 1:]
+                keep = ((evals > 1e-7 * evals[:, -1:]) & (evals > 1e-12)
+                        & ~self._constant[f][:, None])
+                scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, evals, 1.0)), 0.0)
+                T = evecs * scale[:, None, :]
+                mean[sl], transform[sl] = m, T
+            else:
+                m, T = self._basis_mean[f], self._basis_transform[f]
+            # Phi_j^T = T_j^T (B_j - m_j): (g, d, d0) @ (g, d0, n) -> (g, d, n)
+            Tt = np.ascontiguousarray(T.transpose(0, 2, 1))
+            o = out[sl]
+            np.matmul(Tt.astype(dtype), B, out=o)
+            o -= np.matmul(Tt, m[:, :, None]).astype(dtype)
+        out = out.reshape(feats.size * d, n)
+        if sw is not None:
+            return out, mean, transform
+        return out, None, None
+
+    def _fit_basis(self, X, sw, random_state, dtype):
+        _, full, constant = _make_knots(X, sw, self.n_knots, self.degree, self.knots,
+                                        random_state)
         self.knots_ = full
         self._constant = constant
-        d0 = self.n_knots + self.degree - 1
-        s = sw / sw.sum()
-        mean = np.zeros((p, d0))
-        for sl in _chunks(n, p * (d0 + 1)):
-            B = _bspline_dense(X[sl], full, self.degree, self.n_knots)
-            mean += np.einsum("n,npd->pd", s[sl], B)
-        cov = np.zeros((p, d0, d0))
-        for sl in _chunks(n, p * (d0 + 1)):
-            B = _bspline_dense(X[sl], full, self.degree, self.n_knots) - mean[None]
-            Bt = B.transpose(1, 0, 2)  # (p, n, d0)
-            cov += np.matmul(Bt.transpose(0, 2, 1), Bt * s[sl][None, :, None])
-        evals, evecs = np.linalg.eigh(cov)  # ascending
-        # partition of unity: the centred basis has rank <= d0 - 1 -> keep d0 - 1
-        d = d0 - 1
-        evals, evecs = evals[:, 1:], evecs[:, :, 1:]
-        top = evals[:, -1:]
-        keep = (evals > 1e-7 * top) & (evals > 1e-12) & ~constant[:, None]
-        scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, evals, 1.0)), 0.0)
-        self._basis_mean = mean
-        self._basis_transform = evecs * scale[:, None, :]
-        self._n_basis = d
+        self._n_basis = self.n_knots + self.degree - 2
+        PhiT, self._basis_mean, self._basis_transform = self._expand(
+            X, np.arange(X.shape[1]), dtype, sw=sw)
+        return PhiT
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -761,17 +793,18 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
             sw = sw * cw[y_ind]
         random_state = check_random_state(self.random_state)
-        self._fit_basis(X, sw, random_state)
         ops = self._get_ops()
         n, p = X.shape
-        d = self._n_basis
+        d = self.n_knots + self.degree - 2
         big = n * p * d > _FLOAT32_ENTRIES
-        Phi_np = self._basis(X, dtype=np.float32 if big else np.float64)
+        threads = _blas_threads() if ops.name == "numpy" else 1
+        with _blas_limit(1):
+            PhiT = self._fit_basis(X, sw, random_state, np.float32 if big else np.float64)
         if ops.name == "torch":
-            Phi = ops.torch.as_tensor(Phi_np, device=ops.device)
-            del Phi_np
+            Phi = ops.torch.as_tensor(PhiT, device=ops.device).T
+            del PhiT
         else:
-            Phi = Phi_np
+            Phi = PhiT.T  # (n, D), Fortran-ordered view
         s = ops.asarray(sw / sw.sum())
         params = dict(lam=self.lam, sigma=self.sigma, q=int(self.q), eta=self.eta,
                       tol=self.tol, max_iter=self.max_iter, admm_max_iter=self.admm_max_iter)
@@ -780,7 +813,6 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         intercept = np.zeros(n_problems)
         n_iter = np.zeros(n_problems, dtype=np.int32)
         curves, routes = [], []
-        threads = _blas_threads() if ops.name == "numpy" else 1
         for k in range(n_problems):
             pos = 1 if n_problems == 1 else k
             yk = ops.asarray(np.where(y_ind == pos, 1.0, -1.0))
@@ -804,7 +836,8 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.feature_importances_ = norms.mean(axis=0)
         # temperature-only Platt scaling on the training margins
         del Phi
-        margins = self._decision(X)
+        with _blas_limit(1):
+            margins = self._decision(X)
         self.prob_scale_ = self._fit_temperature(margins, y_ind, sw)
         return self
 
@@ -845,8 +878,8 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         feats = np.flatnonzero(self.support_)
         out = np.tile(self.intercept_, (X.shape[0], 1))
         if feats.size:
-            Phi = self._basis(X, feats)
-            out += Phi @ self.coef_[:, feats, :].reshape(self.coef_.shape[0], -1).T
+            PhiT = self._basis(X, feats)
+            out += (self.coef_[:, feats, :].reshape(self.coef_.shape[0], -1) @ PhiT).T
         return out[:, 0] if out.shape[1] == 1 else out
 
     def decision_function(self, X):
@@ -864,7 +897,8 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return self._decision(np.asarray(X, dtype=np.float64))
+        with _blas_limit(1):
+            return self._decision(np.asarray(X, dtype=np.float64))
 
     def predict(self, X):
         """Predict class labels.
@@ -940,9 +974,9 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         feats = np.arange(self.n_features_in_) if features is None else np.asarray(features)
         d = self._n_basis
-        Phi = self._basis(np.asarray(X, dtype=np.float64), feats)
+        PhiT = self._basis(np.asarray(X, dtype=np.float64), feats)
         coef = self.coef_[class_index, feats, :]  # (g, d)
-        return np.einsum("ngd,gd->ng", Phi.reshape(X.shape[0], feats.size, d), coef)
+        return np.einsum("gdn,gd->ng", PhiT.reshape(feats.size, d, X.shape[0]), coef)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1134,6 +1168,6 @@ class ComponentFunctionDisplay:
 
 def _component_values(estimator, X, feats, class_index):
     d = estimator._n_basis
-    Phi = estimator._basis(X, feats)
+    PhiT = estimator._basis(X, feats)
     coef = estimator.coef_[class_index, feats, :]
-    return np.einsum("ngd,gd->ng", Phi.reshape(X.shape[0], feats.size, d), coef)
+    return np.einsum("gdn,gd->ng", PhiT.reshape(feats.size, d, X.shape[0]), coef)

@@ -93,7 +93,7 @@ def test_solution_satisfies_optimality_of_last_surrogate():
     # surrogate hold approximately (zero groups: ||grad_j|| <= kappa).
     X, y, _ = make_additive(600, 30, seed=4)
     clf = CorrentropySparseAdditiveClassifier(lam=0.08, tol=1e-6, admm_max_iter=2000).fit(X, y)
-    Phi = clf._basis(X)
+    Phi = clf._basis(X).T
     yy = 2.0 * y - 1
     f = clf.decision_function(X)
     v = np.exp(-((yy - f) ** 2)) / len(y)
