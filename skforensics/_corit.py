@@ -460,32 +460,18 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         """Features from the class and region tokens kept by the fit pass."""
         import torch
 
-        L = len(self.layers_)
-        n_views = cache.shape[0] // n
-        rw = torch.as_tensor(self.region_weights_, dtype=torch.float32)
-        visual = self.backbone_.model_
+        rw = torch.as_tensor(self.region_weights_, dtype=torch.float32, device=self.device_)
         outs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), self.backbone_._autocast():
             for start in range(0, cache.shape[0], 256):
-                c = torch.from_numpy(cache[start:start + 256])  # (B, L, R + 1, W)
-                parts = []
-                for i in range(L):
-                    cls = c[:, i, -1].to(self.device_)
-                    inj = None
-                    if self.alpha != 0:
-                        reg = c[:, i, :-1].to(self.device_)
-                        inj = self.alpha * torch.einsum("brw,r->bw", reg, rw[i].to(reg.device))
-                    if self.readout == "token":
-                        h = cls if inj is None else cls + inj
-                    else:
-                        with self.backbone_._autocast():
-                            h = self._readout(cls[:, None], inj)
-                    parts.append(h.float() * float(self.layer_weights_[i]))
-                out = torch.cat(parts, 1) if self.integration == "concat" else sum(parts)
-                outs.append(out.cpu().numpy())
+                c = torch.from_numpy(cache[start:start + 256]).to(self.device_)
+                inj = None
+                if self.alpha != 0:
+                    inj = self.alpha * torch.einsum("blrw,lr->blw", c[:, :, :-1], rw)
+                outs.append(self._combine(c[:, :, -1], inj).cpu().numpy())
         feats = np.concatenate(outs).astype(np.float32, copy=False)
         warn_failed(failed)
-        d = feats.shape[1]
+        n_views, d = cache.shape[0] // n, feats.shape[1]
         feats = feats.reshape(n, n_views, d)
         if self.backbone_.view_pooling == "mean":
             return feats.mean(axis=1)
@@ -518,13 +504,42 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
             pooled = pooled @ visual.proj
         return pooled
 
+    def _combine(self, cls, inj):
+        """Read out and integrate class tokens ``cls`` (B, L, W) + injections ``inj``.
+
+        Only for read-outs that need the class token alone (``_cacheable``).
+        """
+        import torch
+
+        h = cls if inj is None else cls + inj
+        B, L, W = h.shape
+        if self.readout == "proj":
+            visual = self.backbone_.model_
+            h, _ = visual._pool(h.reshape(B * L, 1, W))  # final norm on the class token
+            if visual.proj is not None:
+                h = h @ visual.proj
+            h = h.reshape(B, L, -1)
+        h = h.float()
+        if self.integration == "concat":
+            return h.reshape(B, -1)
+        w = torch.as_tensor(self.layer_weights_, dtype=torch.float32, device=h.device)
+        return torch.einsum("bld,l->bd", h, w)
+
     def _features_from_batch(self, x, patch_weights):
         import torch
 
         visual = self.backbone_.model_
         with self.backbone_._autocast():
             _, tokens = encode_batch(visual, x, self.layers_, need_embed=False)
-            parts = []
+            if self._cacheable(visual):  # a few batched ops whatever the number of blocks
+                cls = torch.stack([tokens[b][:, 0] for b in self.layers_], dim=1)
+                inj = None
+                if self.alpha != 0:
+                    patches = torch.stack([tokens[b][:, 1:] for b in self.layers_], dim=1)
+                    pw = patch_weights.to(patches.dtype)
+                    inj = self.alpha * torch.einsum("blpw,lp->blw", patches, pw)
+                return self._combine(cls, inj)
+            parts = []  # pooling over all tokens (avg / attentional pooling models)
             for i, b in enumerate(self.layers_):
                 t = tokens[b]
                 inj = None
@@ -534,10 +549,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
                 parts.append(self._readout(t, inj).float() * float(self.layer_weights_[i]))
         if self.integration == "concat":
             return torch.cat(parts, dim=1)
-        out = parts[0]
-        for p in parts[1:]:
-            out = out + p
-        return out
+        return sum(parts[1:], parts[0])
 
     def transform(self, X):
         """Compute the integrated, regionally injected CLIP features.
