@@ -275,3 +275,19 @@ def test_region_mask_display(fitted, data):
             layers=[2],
         )
     plt.close("all")
+
+
+def test_avg_pooling_backbone_readout(clip, data):
+    # open_clip ViTs with pool_type="avg" pool the patch tokens: the read-out
+    # goes through the model's own pooling (general, per-block path)
+    X, y = data
+    X, y = X[:24], y[:24]
+    est = CoRITInjector(clip, layers=[-1], alpha=0.0).fit(X, y)
+    ref = clone(clip).set_params(layers="last").fit(X)
+    est.backbone_.model_.pool_type = "avg"
+    ref.model_.pool_type = "avg"
+    np.testing.assert_allclose(est.transform(X), ref.transform(X), rtol=1e-5, atol=1e-6)
+    est.set_params(alpha=1.0)
+    Z = est.transform(X)
+    assert Z.shape == (24, 32) and np.isfinite(Z).all()
+    assert not np.allclose(Z, ref.transform(X))
