@@ -23,7 +23,7 @@ import platform
 import warnings
 from importlib import metadata
 
-__all__ = ["save", "load", "ModelVersionError", "ModelVersionWarning"]
+__all__ = ["ModelVersionError", "ModelVersionWarning", "load", "save"]
 
 _MAGIC = b"SKFORENSICS-MODEL 1\n"
 

@@ -16,7 +16,7 @@ name                   pipeline
 
 from __future__ import annotations
 
-__all__ = ["PIPELINES", "make_named_pipeline", "describe_pipelines"]
+__all__ = ["PIPELINES", "describe_pipelines", "make_named_pipeline"]
 
 
 def _weightfree_features(n_jobs=None, verbose=False):
@@ -110,8 +110,10 @@ def _clip_csam(n_jobs=None, verbose=False):
 #: name -> (one-line description, factory(n_jobs, verbose), needs pretrained weights)
 PIPELINES = {
     "spectral-csam": (
-        "weight-free spectral + residual features -> StandardScaler -> "
-        "CorrentropySparseAdditiveClassifier (CPU)",
+        (
+            "weight-free spectral + residual features -> StandardScaler -> "
+            "CorrentropySparseAdditiveClassifier (CPU)"
+        ),
         _spectral_csam,
         False,
     ),
@@ -126,8 +128,10 @@ PIPELINES = {
         False,
     ),
     "clip-csam": (
-        "CLIP ViT-B-32 (OpenAI weights) features -> StandardScaler -> "
-        "CorrentropySparseAdditiveClassifier (needs the weights; GPU recommended)",
+        (
+            "CLIP ViT-B-32 (OpenAI weights) features -> StandardScaler -> "
+            "CorrentropySparseAdditiveClassifier (needs the weights; GPU recommended)"
+        ),
         _clip_csam,
         True,
     ),

@@ -178,8 +178,8 @@ class Resize(_PerturbationBase):
         from PIL import Image
 
         h, w = img.shape[:2]
-        nh = max(MIN_IMAGE_SIZE, int(round(h * self.scale)))
-        nw = max(MIN_IMAGE_SIZE, int(round(w * self.scale)))
+        nh = max(MIN_IMAGE_SIZE, round(h * self.scale))
+        nw = max(MIN_IMAGE_SIZE, round(w * self.scale))
         resample = getattr(Image.Resampling, self.interpolation.upper())
         return np.asarray(Image.fromarray(img).resize((nw, nh), resample), dtype=np.uint8)
 

@@ -66,7 +66,8 @@ def test_train_evaluate_scan(small_csv, capsys):
     assert main(["evaluate", "--model", model, "--data", small_csv["test"], "--json", report]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "stable-diffusion" in out
-    res = json.load(open(report))
+    with open(report) as f:
+        res = json.load(f)
     assert res["n_images"] == 40 and res["n_failed"] == 0
     assert res["accuracy"] > 0.6 and 0.6 < res["roc_auc"] <= 1
     assert res["per_generator"][-1]["generator"] == "mean"
@@ -86,6 +87,7 @@ def test_train_evaluate_scan(small_csv, capsys):
     assert "corrupt.jpg" in lines[0] and "error" in lines[0]
     assert "good.jpg" in lines[1] and lines[1].split("\t")[2] in ("real", "fake")
     assert "1 of 2 file(s) could not be read" in captured.err
-    rows = list(csv.DictReader(open(out_csv)))
+    with open(out_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
     assert [r["verdict"][:5] for r in rows] == ["error", lines[1].split("\t")[2]]
     assert 0 <= float(rows[1]["prob_fake"]) <= 1

@@ -59,6 +59,8 @@ def test_logo_errors():
     X, y, gen = _toy()
     with pytest.raises(ValueError, match="groups"):
         list(LeaveOneGeneratorOut().split(X, y))
+    with pytest.raises(ValueError, match="samples"):
+        list(LeaveOneGeneratorOut().split(X, y, gen[:-1]))
     with pytest.raises(ValueError, match="at least 2 generators"):
         list(LeaveOneGeneratorOut().split(X, y, np.where(y == 1, "a", "real")))
 
@@ -110,7 +112,7 @@ def test_display():
     disp = CrossGeneratorDisplay.from_estimator(LogisticRegression(), (X, y, gen), cv="logo")
     assert disp.values.shape == (3, 2) and disp.text_.shape == (3, 2)
     assert [t.get_text() for t in disp.ax_.get_yticklabels()] == ["a", "b", "mean"]
-    fig, ax = plt.subplots()
+    _, ax = plt.subplots()
     d2 = CrossGeneratorDisplay.from_report(disp.report_, metrics=("acc",)).plot(ax=ax)
     assert d2.ax_ is ax
     with pytest.raises(ValueError, match="no column"):

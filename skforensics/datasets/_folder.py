@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_image_folder", "IMAGE_EXTENSIONS"]
+__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
 
 #: File extensions (lower case) treated as images when walking a folder.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import ImageFeatureExtractorBase, to_float_planes
 
-__all__ = ["SpectralFeatureExtractor", "radial_spectrum", "axis_spectra"]
+__all__ = ["SpectralFeatureExtractor", "axis_spectra", "radial_spectrum"]
 
 _EPS = 1e-6
 

@@ -170,9 +170,7 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        try:
-            inner = self.estimator.__sklearn_tags__()
-            tags.input_tags = inner.input_tags
-        except Exception:
-            pass
+        inner = getattr(self.estimator, "__sklearn_tags__", None)
+        if inner is not None:
+            tags.input_tags = inner().input_tags
         return tags
