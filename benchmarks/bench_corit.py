@@ -164,7 +164,7 @@ def library_gsnr(clip, X, y, tr, te, seed):
                      "probe_test_accuracy": float(probe.score(A_te, y[te]))})
     return {"available": True, "what": "layerwise_gsnr of a SAM-trained LinearProbe on each "
             "block's standardised mean patch token; fold 0 (train: fit, test: GSNR)",
-            "n_test": int(len(te)), "blocks": rows, "seconds": time.perf_counter() - t0}
+            "n_test": len(te), "blocks": rows, "seconds": time.perf_counter() - t0}
 
 
 def run(args):
@@ -236,6 +236,30 @@ def run(args):
         fitted = corit
 
     results = {k: summarise(v) for k, v in res.items()}
+    ablation = {}
+    if args.ablation:
+        variants = {
+            "alpha=0 (integration only)": {"alpha": 0.0},
+            "alpha=1 (default)": {},
+            "alpha=4": {"alpha": 4.0},
+            "mask_quantile=0 (no mask)": {"mask_quantile": 0.0},
+            "mask_quantile=0.9": {"mask_quantile": 0.9},
+            "integration=uniform": {"integration": "uniform"},
+            "integration=concat": {"integration": "concat"},
+            "last block only, alpha=1": {"layers": [-1]},
+            "readout=token": {"readout": "token"},
+        }
+        lr_head = heads(args.seed)["logreg"]
+        for name, params in variants.items():
+            folds = []
+            for tr, te in skf.split(X, y):
+                est = clone(corit_tpl).set_params(**params)
+                Z_tr = est.fit_transform(X[tr], y[tr])
+                proba = clone(lr_head).fit(Z_tr, y[tr]).predict_proba(est.transform(X[te]))[:, 1]
+                folds.append(scores(y[te], proba))
+            ablation[name] = summarise(folds)
+            print(f"ablation {name:<28} + logreg: auc {ablation[name]['roc_auc']['mean']:.3f}"
+                  f"±{ablation[name]['roc_auc']['std']:.3f}")
     n_train = len(y) * (args.folds - 1) / args.folds
     masks = np.stack([p["mask"] for p in profiles])
     profile = {
@@ -249,8 +273,10 @@ def run(args):
     profile["blocks"] = fitted.layers_
     tr0, te0 = next(iter(skf.split(X, y)))
     try:
-        profile["library_layerwise_gsnr"] = library_gsnr(clip, X, y, tr0, te0, args.seed)
-    except Exception as exc:  # another engineer's module: report, do not lose the run
+        profile["library_layerwise_gsnr"] = (
+            library_gsnr(clip, X, y, tr0, te0, args.seed) if not args.skip_library_gsnr
+            else {"available": True, "status": "skipped (--skip-library-gsnr)"})
+    except Exception as exc:  # noqa: BLE001 - another module: report it, keep the run
         profile["library_layerwise_gsnr"] = {"available": True, "error": repr(exc)}
     lib = profile["library_layerwise_gsnr"]
     if lib.get("blocks"):
@@ -290,13 +316,14 @@ def run(args):
 
     return {
         "model": args.model, "pretrained": None, "random_state": args.seed,
-        "data": {"set": "diffusiondb_coco", "n": int(len(y)), "n_fake": int(y.sum()),
+        "data": {"set": "diffusiondb_coco", "n": len(y), "n_fake": int(y.sum()),
                  "generators": {g: int((gen == g).sum()) for g in np.unique(gen)}},
         "cv": {"folds": args.folds, "splitter": "StratifiedKFold(shuffle=True)"},
         "corit_params": {k: v for k, v in corit_tpl.get_params(deep=False).items()
                          if k != "backbone"},
         "input_check_max_abs_diff": check,
         "results": results,
+        "ablation_corit_logreg": ablation,
         "gsnr_profile": profile,
         "timing": timing,
         "env": {"python": platform.python_version(), "torch": torch.__version__,
@@ -319,6 +346,10 @@ def main(argv=None):
     p.add_argument("--timing-reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip-library-gsnr", action="store_true",
+                   help="do not run skforensics.metrics.layerwise_gsnr (one more backbone pass)")
+    p.add_argument("--ablation", action="store_true",
+                   help="also cross-validate CoRIT variants with the logistic head")
     p.add_argument("--out", default=os.path.join(HERE, "results", "bench_corit.json"))
     args = p.parse_args(argv)
     out = run(args)

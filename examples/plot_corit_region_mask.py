@@ -74,7 +74,7 @@ fig.tight_layout()
 # Diffusion 1.4 images). With 48 images and random weights the GSNR is close
 # to its no-signal level (about 1/48): this only shows the API; use a
 # pretrained backbone and a real training set to read anything into the map.
-from skforensics.datasets import load_sample_images  # noqa: E402
+from skforensics.datasets import load_sample_images
 
 data = load_sample_images("cifake")
 corit_s = CoRITInjector(clip, grid=4, mask_quantile=0.5).fit(data.paths, data.y)

@@ -49,7 +49,7 @@ def fitted(clip, data):
 
 
 def test_shapes_and_attributes(fitted, data):
-    X, y = data
+    X, _ = data
     est = fitted
     L, R = 4, 16
     assert est.layers_ == [0, 1, 2, 3]
