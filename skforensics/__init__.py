@@ -18,8 +18,11 @@ _LAZY = {
     "SkippedImageWarning": "._image_io",
     "save": "._persistence",
     "load": "._persistence",
+    "ModelVersionError": "._persistence",
 }
-_SUBMODULES = ("datasets", "metrics", "neural", "optim", "model_selection", "features", "cli")
+_SUBMODULES = (
+    "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",
+)
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
 
