@@ -6,7 +6,9 @@ Measures, in one run and on the same data:
   solver: HQ outer loop, ADMM inner loop on KKT-checked working sets, cached
   Cholesky / Woodbury / CG routes);
 * fit time and test accuracy of ``LogisticRegression(solver="lbfgs")`` on the
-  same input features ``X``;
+  same input features ``X`` (``lr_*``), and of the same logistic regression on the
+  same B-spline expansion (``SplineTransformer(n_knots=5, degree=3)``, i.e. the
+  same basis dimension as ours; ``lr_spline_*``, transform time included);
 * fit time of a *naive* dense solver: the paper's Algorithm 1 taken literally
   on the full basis (no working set), recomputing
   ``(2 Phi^T diag(-b) Phi + eta I)^{-1}`` explicitly (``np.linalg.inv``) in every
@@ -38,9 +40,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import SplineTransformer
 
-from skforensics import CorrentropySparseAdditiveClassifier  # noqa: E402
+from skforensics import CorrentropySparseAdditiveClassifier
 
 LAM = 0.05
 
@@ -100,9 +104,9 @@ def naive_fit(Phi, y01, lam, sigma, eta, tol, max_iter, admm_max_iter, budget_s)
         if status == "timed_out" or J_old - J <= tol:
             break
         J_old = J
-    return x, dict(time_s=time.perf_counter() - t0, hq_iter=hq, admm_iter=n_admm,
-                   time_per_admm_iter_s=(time.perf_counter() - t0) / max(n_admm, 1),
-                   status=status)
+    return x, {"time_s": time.perf_counter() - t0, "hq_iter": hq, "admm_iter": n_admm,
+                   "time_per_admm_iter_s": (time.perf_counter() - t0) / max(n_admm, 1),
+                   "status": status}
 
 
 def main():
@@ -121,15 +125,15 @@ def main():
                                    "bench_csam_quick.json" if args.quick else "bench_csam.json")
     os.makedirs(os.path.dirname(out), exist_ok=True)
 
-    info = dict(python=platform.python_version(), machine=platform.machine(),
-                cpu_count=os.cpu_count(), load_avg_start=list(os.getloadavg()),
-                numpy=np.__version__, lam=LAM, sigma=1.0, n_knots=5, degree=3, q=2,
-                started=time.strftime("%Y-%m-%d %H:%M:%S"),
-                note=("shared 2-core machine with other jobs running: timings are noisy; "
-                      "all numbers in this file come from one run"))
+    info = {"python": platform.python_version(), "machine": platform.machine(),
+                "cpu_count": os.cpu_count(), "load_avg_start": list(os.getloadavg()),
+                "numpy": np.__version__, "lam": LAM, "sigma": 1.0, "n_knots": 5, "degree": 3, "q": 2,
+                "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "note": ("shared 2-core machine with other jobs running: timings are noisy; "
+                      "all numbers in this file come from one run")}
     rows = []
     print(f"{'n':>6} {'p':>4} | {'CSAM s':>8} {'acc':>6} {'supp':>4} {'HQ':>3} | "
-          f"{'LR s':>6} {'acc':>6} | {'ratio':>6} | naive")
+          f"{'LR s':>6} {'acc':>6} {'ratio':>6} | {'LRspl s':>7} {'acc':>6} | naive")
     for p in ps:
         Xt, yt = make_additive(5000, p, seed=1)
         for n in ns:
@@ -142,15 +146,23 @@ def main():
             lr = LogisticRegression(solver="lbfgs").fit(X, y)
             t_lr = time.perf_counter() - t
             acc_lr = lr.score(Xt, yt)
-            row = dict(n=n, p=p, basis_dim=p * est._n_basis,
-                       csam_fit_s=t_csam, csam_acc=acc_csam,
-                       csam_support=int(est.support_.sum()),
-                       csam_support_is_informative=bool(np.array_equal(
+            t = time.perf_counter()
+            lrs = make_pipeline(SplineTransformer(n_knots=5, degree=3),
+                                LogisticRegression(solver="lbfgs")).fit(X, y)
+            t_lrs = time.perf_counter() - t
+            acc_lrs = lrs.score(Xt, yt)
+            del lrs
+            row = {"n": n, "p": p, "basis_dim": p * est._n_basis,
+                       "csam_fit_s": t_csam, "csam_acc": acc_csam,
+                       "csam_support": int(est.support_.sum()),
+                       "csam_support_is_informative": bool(np.array_equal(
                            np.flatnonzero(est.support_), np.arange(5))),
-                       csam_hq_iter=int(est.n_iter_[0]),
-                       csam_routes=sorted(est.solver_routes_[0]),
-                       lr_fit_s=t_lr, lr_acc=acc_lr, lr_n_iter=int(lr.n_iter_[0]),
-                       csam_over_lr=t_csam / t_lr)
+                       "csam_hq_iter": int(est.n_iter_[0]),
+                       "csam_routes": sorted(est.solver_routes_[0]),
+                       "lr_fit_s": t_lr, "lr_acc": acc_lr, "lr_n_iter": int(lr.n_iter_[0]),
+                       "csam_over_lr": t_csam / t_lr,
+                       "lr_spline_fit_s": t_lrs, "lr_spline_acc": acc_lrs,
+                       "csam_over_lr_spline": t_csam / t_lrs}
             naive_txt = "-"
             if (n, p) in naive_sizes:
                 Phi = est._basis(X).T.astype(np.float64)
@@ -163,8 +175,8 @@ def main():
                              f"({nv['time_per_admm_iter_s']:.3f} s/it), acc {nv['acc']:.3f}")
             rows.append(row)
             print(f"{n:>6} {p:>4} | {t_csam:8.2f} {acc_csam:6.3f} {row['csam_support']:>4} "
-                  f"{row['csam_hq_iter']:>3} | {t_lr:6.2f} {acc_lr:6.3f} | "
-                  f"{t_csam / t_lr:6.1f} | {naive_txt}", flush=True)
+                  f"{row['csam_hq_iter']:>3} | {t_lr:6.2f} {acc_lr:6.3f} {t_csam / t_lr:6.1f} | "
+                  f"{t_lrs:7.2f} {acc_lrs:6.3f} | {naive_txt}", flush=True)
 
     # growth of the fit time with n (slope of log t vs log n), per p
     growth = {}
@@ -175,7 +187,7 @@ def main():
             lt = np.log([row["csam_fit_s"] for row in r])
             growth[str(p)] = float(np.polyfit(ln, lt, 1)[0])
     info["load_avg_end"] = list(os.getloadavg())
-    result = dict(info=info, results=rows, csam_time_vs_n_loglog_slope=growth)
+    result = {"info": info, "results": rows, "csam_time_vs_n_loglog_slope": growth}
     with open(out, "w") as fh:
         json.dump(result, fh, indent=2)
     print("log-log slope of CSAM fit time vs n:", growth)

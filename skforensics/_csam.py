@@ -19,6 +19,7 @@ and the deviations (intercept, 1/n scaling, zero initialisation, working sets).
 """
 
 import numbers
+import os
 import time
 from contextlib import nullcontext as _nullcontext
 
@@ -31,7 +32,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
-__all__ = ["CorrentropySparseAdditiveClassifier", "ComponentFunctionDisplay"]
+__all__ = ["ComponentFunctionDisplay", "CorrentropySparseAdditiveClassifier"]
 
 # Above this many stored entries the expanded basis is kept in float32.
 _FLOAT32_ENTRIES = 50_000_000
@@ -433,7 +434,7 @@ def _objective(f, y, s, coef, lam, sigma, beta, q, d, ops):
 def _fit_binary(Phi, y, s, d, params, ops, verbose=0, label="", threads=1):
     """Fit one binary (labels +-1) correntropy sparse additive machine.
 
-    Returns (coef (D,), intercept, n_iter, objective curve, routes, admm iters).
+    Returns (coef (D,), intercept, n_iter, objective curve, routes, training margins).
     """
     lam, sigma, q, eta = params["lam"], params["sigma"], params["q"], params["eta"]
     tol, max_iter, admm_max_iter = params["tol"], params["max_iter"], params["admm_max_iter"]
@@ -504,7 +505,7 @@ def _fit_binary(Phi, y, s, d, params, ops, verbose=0, label="", threads=1):
                   f"route={routes[-1] if routes else '-'} ({time.perf_counter() - t0:.2f}s)")
         if decrease <= tol:  # Algorithm 1, step 4
             break
-    return ops.to_numpy(coef), float(c), n_iter, np.asarray(curve), routes, admm_iters
+    return ops.to_numpy(coef), float(c), n_iter, np.asarray(curve), routes, ops.to_numpy(f)
 
 
 # --------------------------------------------------------------------------
@@ -634,16 +635,16 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
     >>> rng = np.random.RandomState(0)
     >>> X = rng.uniform(-2, 2, size=(300, 6))
     >>> y = (np.sin(2 * X[:, 0]) + X[:, 1] ** 2 - 1.3 > 0).astype(int)
-    >>> clf = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    >>> clf = CorrentropySparseAdditiveClassifier(lam=0.1).fit(X, y)
     >>> clf.support_
     array([ True,  True, False, False, False, False])
-    >>> round(clf.score(X, y), 2) > 0.9
+    >>> bool(clf.score(X, y) > 0.85)
     True
     >>> clf.predict_proba(X[:2]).shape
     (2, 2)
     """
 
-    _parameter_constraints = {
+    _parameter_constraints: dict = {  # noqa: RUF012 (sklearn convention)
         "n_knots": [Interval(numbers.Integral, 2, None, closed="left")],
         "degree": [Interval(numbers.Integral, 1, None, closed="left")],
         "knots": [StrOptions({"quantile", "uniform"})],
@@ -705,8 +706,12 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         feats = np.arange(self.n_features_in_) if features is None else np.asarray(features)
         return self._expand(X, feats, dtype)[0]
 
-    def _expand(self, X, feats, dtype, sw=None):
-        """Evaluate (and, when ``sw`` is given, fit) the basis, one feature block at a time."""
+    def _expand(self, X, feats, dtype, sw=None, n_threads=1):
+        """Evaluate (and, when ``sw`` is given, fit) the basis, one feature block at a time.
+
+        Feature blocks are independent; with ``n_threads > 1`` they are
+        processed by a thread pool (numpy releases the GIL in these kernels).
+        """
         d0 = self.n_knots + self.degree - 1
         d = d0 - 1
         n = X.shape[0]
@@ -716,7 +721,8 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
             uniform_w = bool(np.all(s == s[0]))
             mean = np.zeros((feats.size, d0))
             transform = np.zeros((feats.size, d0, d))
-        for sl in _feature_chunks(feats.size, n, d0 + 1):
+
+        def work(sl):
             f = feats[sl]
             B = _bspline_dense(np.ascontiguousarray(X[:, f].T), self.knots_[f],
                                self.degree, self.n_knots, dtype=dtype)  # (g, d0, n)
@@ -744,19 +750,29 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
             o = out[sl]
             np.matmul(Tt.astype(dtype), B, out=o)
             o -= np.matmul(Tt, m[:, :, None]).astype(dtype)
+
+        blocks = list(_feature_chunks(feats.size, n, d0 + 1))
+        if n_threads > 1 and len(blocks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(max_workers=n_threads) as pool:
+                list(pool.map(work, blocks))
+        else:
+            for sl in blocks:
+                work(sl)
         out = out.reshape(feats.size * d, n)
         if sw is not None:
             return out, mean, transform
         return out, None, None
 
-    def _fit_basis(self, X, sw, random_state, dtype):
+    def _fit_basis(self, X, sw, random_state, dtype, n_threads=1):
         _, full, constant = _make_knots(X, sw, self.n_knots, self.degree, self.knots,
                                         random_state)
         self.knots_ = full
         self._constant = constant
         self._n_basis = self.n_knots + self.degree - 2
         PhiT, self._basis_mean, self._basis_transform = self._expand(
-            X, np.arange(X.shape[1]), dtype, sw=sw)
+            X, np.arange(X.shape[1]), dtype, sw=sw, n_threads=n_threads)
         return PhiT
 
     # ------------------------------------------------------------------ fit
@@ -797,35 +813,37 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         n, p = X.shape
         d = self.n_knots + self.degree - 2
         big = n * p * d > _FLOAT32_ENTRIES
-        threads = _blas_threads() if ops.name == "numpy" else 1
+        threads = _blas_threads()
         with _blas_limit(1):
-            PhiT = self._fit_basis(X, sw, random_state, np.float32 if big else np.float64)
+            PhiT = self._fit_basis(X, sw, random_state, np.float32 if big else np.float64,
+                                   n_threads=min(threads, os.cpu_count() or 1))
         if ops.name == "torch":
             Phi = ops.torch.as_tensor(PhiT, device=ops.device).T
             del PhiT
         else:
             Phi = PhiT.T  # (n, D), Fortran-ordered view
         s = ops.asarray(sw / sw.sum())
-        params = dict(lam=self.lam, sigma=self.sigma, q=int(self.q), eta=self.eta,
-                      tol=self.tol, max_iter=self.max_iter, admm_max_iter=self.admm_max_iter)
+        params = {"lam": self.lam, "sigma": self.sigma, "q": int(self.q), "eta": self.eta,
+                      "tol": self.tol, "max_iter": self.max_iter, "admm_max_iter": self.admm_max_iter}
         n_problems = 1 if self.classes_.size == 2 else self.classes_.size
         coef = np.zeros((n_problems, p, d))
         intercept = np.zeros(n_problems)
         n_iter = np.zeros(n_problems, dtype=np.int32)
-        curves, routes = [], []
+        curves, routes, margins = [], [], []
         for k in range(n_problems):
             pos = 1 if n_problems == 1 else k
             yk = ops.asarray(np.where(y_ind == pos, 1.0, -1.0))
             label = "" if n_problems == 1 else f" class {self.classes_[k]!r}"
             with _blas_limit(1) if ops.name == "numpy" else _nullcontext():
-                a, c, it, curve, rts, _ = _fit_binary(Phi, yk, s, d, params, ops,
-                                                      verbose=self.verbose, label=label,
-                                                      threads=threads)
+                a, c, it, curve, rts, fk = _fit_binary(
+                    Phi, yk, s, d, params, ops, verbose=self.verbose, label=label,
+                    threads=threads if ops.name == "numpy" else 1)
             coef[k] = a.reshape(p, d)
             intercept[k] = c
             n_iter[k] = it
             curves.append(curve)
             routes.append(set(rts))
+            margins.append(fk)
         self.coef_ = coef
         self.intercept_ = intercept
         self.n_iter_ = n_iter
@@ -836,8 +854,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.feature_importances_ = norms.mean(axis=0)
         # temperature-only Platt scaling on the training margins
         del Phi
-        with _blas_limit(1):
-            margins = self._decision(X)
+        margins = margins[0] if n_problems == 1 else np.column_stack(margins)
         self.prob_scale_ = self._fit_temperature(margins, y_ind, sw)
         return self
 

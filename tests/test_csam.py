@@ -9,8 +9,7 @@ from sklearn.preprocessing import SplineTransformer
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skforensics import CorrentropySparseAdditiveClassifier
-from skforensics import _csam
+from skforensics import CorrentropySparseAdditiveClassifier, _csam
 from skforensics._csam import ComponentFunctionDisplay
 
 
@@ -73,7 +72,7 @@ def test_label_noise_degrades_less_than_convex_losses():
 
 @pytest.mark.parametrize("q, sigma", [(2, 1.0), (1, 1.0), (2, 0.6)])
 def test_objective_decreases_monotonically(q, sigma):
-    X, y, y_noisy = make_additive(400, 15, flip=0.1, seed=3)
+    X, _y, y_noisy = make_additive(400, 15, flip=0.1, seed=3)
     clf = CorrentropySparseAdditiveClassifier(lam=0.01, q=q, sigma=sigma).fit(X, y_noisy)
     (curve,) = clf.objective_curve_
     assert curve.size == clf.n_iter_[0] + 1 >= 3
@@ -110,7 +109,7 @@ def test_solution_satisfies_optimality_of_last_surrogate():
 @pytest.mark.parametrize("q", [1, 2])
 def test_linear_algebra_routes_agree(monkeypatch, q):
     X, y, _ = make_additive(150, 40, seed=5)  # n < basis dimension: Woodbury
-    kw = dict(lam=0.005, q=q, tol=1e-7, admm_max_iter=3000, max_iter=5)
+    kw = {"lam": 0.005, "q": q, "tol": 1e-7, "admm_max_iter": 3000, "max_iter": 5}
     ref = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
     assert "woodbury" in ref.solver_routes_[0]
     monkeypatch.setattr(_csam, "_WOODBURY_MAX_N", 0)
@@ -129,7 +128,7 @@ def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, y, _ = make_additive(300, 12, seed=6)
     y3 = np.where(X[:, 5] > 0.7, 2, y)  # three classes
-    kw = dict(lam=0.01, tol=1e-6)
+    kw = {"lam": 0.01, "tol": 1e-6}
     a = CorrentropySparseAdditiveClassifier(**kw).fit(X, y3)
     b = CorrentropySparseAdditiveClassifier(backend="torch", device="cpu", **kw).fit(X, y3)
     assert b.device_ == "cpu"
