@@ -137,6 +137,19 @@ def test_torch_backend_matches_numpy():
     np.testing.assert_array_equal(b.n_iter_, a.n_iter_)
 
 
+@pytest.mark.gpu
+def test_cuda_backend_matches_numpy():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    X, y, _ = make_additive(2000, 40, seed=6)
+    kw = {"lam": 0.03, "tol": 1e-6}
+    a = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
+    b = CorrentropySparseAdditiveClassifier(device="cuda", **kw).fit(X, y)
+    assert b.device_.startswith("cuda")
+    np.testing.assert_allclose(b.decision_function(X), a.decision_function(X), atol=1e-5)
+
+
 def test_device_auto_is_stored_and_resolved():
     pytest.importorskip("torch")
     import torch
