@@ -151,6 +151,10 @@ def main():
         results["runs"][f"{name}_e{args.epochs}"] = run
         print(json.dumps({k: v for k, v in run.items() if k != "history"}), flush=True)
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        if os.path.exists(args.out):  # merge with runs written meanwhile by other invocations
+            with open(args.out) as f:
+                on_disk = json.load(f).get("runs", {})
+            results["runs"] = {**on_disk, **results["runs"]}
         with open(args.out, "w") as f:
             json.dump(results, f, indent=2)
     print(f"wrote {args.out}")

@@ -249,7 +249,10 @@ def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="vmap
         "grad_var": np.array(rows["grad_var"]),
     }
     if as_frame:
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError as exc:
+            raise ImportError("as_frame=True needs pandas; install it or use as_frame=False") from exc
 
         return pd.DataFrame(cols)
     return Bunch(n_samples=n, **cols)

@@ -273,6 +273,9 @@ class SAMNetClassifier(NeuralNetClassifier):
             iterator = self.iterator_train
         else:
             kwargs = self.get_params_for("iterator_valid")
+            # a private generator: iterating a DataLoader draws a seed from the
+            # global torch RNG otherwise, and prediction must not touch it
+            kwargs.setdefault("generator", torch.Generator())
             iterator = self.iterator_valid
         kwargs.setdefault("batch_size", self.batch_size)
         if kwargs["batch_size"] == -1:
