@@ -70,6 +70,27 @@ def test_label_noise_degrades_less_than_convex_losses():
         assert acc_csam > lin.fit(X, y_noisy).score(Xt, yt) + 0.05
 
 
+@pytest.mark.parametrize("knots", ["quantile", "uniform"])
+def test_bspline_basis_matches_spline_transformer(knots):
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.exponential(size=200), rng.uniform(-3, 1, size=200)])
+    clf = CorrentropySparseAdditiveClassifier(knots=knots, lam=0.01).fit(X, X[:, 1] > -1)
+    base = clf.knots_[:, clf.degree:clf.degree + clf.n_knots]  # (p, n_knots)
+    st = SplineTransformer(n_knots=clf.n_knots, degree=clf.degree, knots=base.T,
+                           extrapolation="constant").fit(X)
+    Xq = np.vstack([X, [[-5.0, 7.0], [50.0, -9.0]]])  # includes out-of-range points
+    ours = _csam._bspline_dense(np.ascontiguousarray(Xq.T), clf.knots_, clf.degree, clf.n_knots)
+    ref = st.transform(Xq).reshape(len(Xq), 2, -1).transpose(1, 2, 0)
+    np.testing.assert_allclose(ours, ref, atol=1e-12)
+    # centred and orthonormal on the training data; zero-mean component functions
+    Phi = clf._basis(X).T
+    np.testing.assert_allclose(Phi.mean(0), 0.0, atol=1e-10)
+    d = clf.n_knots + clf.degree - 2
+    for j in range(2):  # orthonormal within each group (feature)
+        G = Phi[:, j * d:(j + 1) * d]
+        np.testing.assert_allclose(G.T @ G / len(X), np.eye(d), atol=1e-6)
+
+
 @pytest.mark.parametrize("q, sigma", [(2, 1.0), (1, 1.0), (2, 0.6)])
 def test_objective_decreases_monotonically(q, sigma):
     X, _y, y_noisy = make_additive(400, 15, flip=0.1, seed=3)
