@@ -40,6 +40,7 @@ import time
 
 import numpy as np
 from PIL import Image
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 from sklearn.model_selection import StratifiedKFold
@@ -110,20 +111,30 @@ def per_view_features(V):
     return F.reshape(n, v, -1)
 
 
+HEAD = "logreg"
+
+
 def head():
+    if HEAD == "hgb":
+        return HistGradientBoostingClassifier(max_iter=100, random_state=0)
     return make_pipeline(StandardScaler(), LogisticRegression(C=0.05, max_iter=3000))
 
 
-def scores(kind, Ftr, ytr, Fte):
+def fit_score(kind, Ftr, ytr, Ftests):
+    """Fit the head once on the training features, score every test set."""
     if kind == "flat":
-        return head().fit(Ftr, ytr).predict_proba(Fte)[:, 1]
+        clf = head().fit(Ftr, ytr)
+        return [clf.predict_proba(F)[:, 1] for F in Ftests]
     if kind == "concat":
-        return head().fit(Ftr.reshape(len(Ftr), -1), ytr).predict_proba(Fte.reshape(len(Fte), -1))[:, 1]
+        clf = head().fit(Ftr.reshape(len(Ftr), -1), ytr)
+        return [clf.predict_proba(F.reshape(len(F), -1))[:, 1] for F in Ftests]
     if kind == "views":
         n, v, d = Ftr.shape
         clf = head().fit(Ftr.reshape(n * v, d), np.repeat(ytr, v))
-        m = Fte.shape[0]
-        return clf.predict_proba(Fte.reshape(m * v, d))[:, 1].reshape(m, v).mean(axis=1)
+        return [
+            clf.predict_proba(F.reshape(len(F) * v, d))[:, 1].reshape(len(F), v).mean(axis=1)
+            for F in Ftests
+        ]
     raise ValueError(kind)
 
 
@@ -132,9 +143,13 @@ def main():
     ap.add_argument("--n-per-class", type=int, default=0, help="0: all 300 + 300 images")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--head", choices=("logreg", "hgb"), default="logreg",
+                    help="classifier on the features (logistic regression or gradient boosting)")
     ap.add_argument("--cache", default=None, help="npz file to save / reuse the features in")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_msr_robustness.json"))
     args = ap.parse_args()
+    global HEAD
+    HEAD = args.head
     t0 = time.perf_counter()
     X, y = load_crops(args.n_per_class, args.seed)
     print(f"{len(y)} images ({int(y.sum())} generated), {CROP}x{CROP} native crops", flush=True)
@@ -184,8 +199,8 @@ def main():
         acc = {f: [] for f in FACTORS}
         auc = {f: [] for f in FACTORS}
         for tr, te in cv.split(np.zeros(len(y)), y):
-            for f in FACTORS:
-                s = scores(kind, feats[(name, 1.0)][tr], y[tr], feats[(name, f)][te])
+            tests = [feats[(name, f)][te] for f in FACTORS]
+            for f, s in zip(FACTORS, fit_score(kind, feats[(name, 1.0)][tr], y[tr], tests)):
                 acc[f].append(accuracy_score(y[te], s > 0.5))
                 auc[f].append(roc_auc_score(y[te], s))
         results[name] = {
@@ -218,8 +233,8 @@ def main():
         "command": "python " + " ".join(sys.argv),
         "data": f"diffusiondb_coco, {len(y)} images, centre-cropped {CROP}x{CROP} native pixels; "
         "test copies downscaled with PIL bilinear (antialiased)",
-        "detector": "SpectralFeatureExtractor(n_bins=32) + ResidualFeatureExtractor(npr, chroma) "
-        "-> StandardScaler -> LogisticRegression(C=0.05)",
+        "detector": "SpectralFeatureExtractor(n_bins=32) + ResidualFeatureExtractor(npr, chroma) -> "
+        + repr(head()),
         "cv": f"StratifiedKFold({args.folds}, shuffle=True, random_state={args.seed}); "
         "trained on 1x images only",
         "msr_params": MultiScaleStyleRetrospection(**msr_kw).get_params(),

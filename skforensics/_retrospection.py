@@ -5,6 +5,7 @@ See :class:`MultiScaleStyleRetrospection` and ``docs/user_guide/hrr_msr.rst``.
 
 from __future__ import annotations
 
+import inspect
 import os
 from numbers import Integral, Real
 
@@ -748,7 +749,10 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
                      for z in seeds[s : s + m]]
                 ).to(dev, lat.dtype)  # fmt: skip
                 lat = sched.add_noise(lat, noise, timesteps[:1].repeat(m)).to(unet.dtype)
-                gen = torch.Generator().manual_seed(int(seeds[s]))
+                # stochastic schedulers draw noise in step(); PNDM & co. take no generator
+                step_kw = {}
+                if "generator" in inspect.signature(sched.step).parameters:
+                    step_kw["generator"] = torch.Generator(device=dev).manual_seed(int(seeds[s]))
                 cond = pe.expand(m, -1, -1)
                 kw = {}
                 if added is not None:
@@ -759,7 +763,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
                 for t in timesteps:
                     inp = sched.scale_model_input(lat, t)
                     eps = unet(inp, t, encoder_hidden_states=cond, **kw).sample
-                    lat = sched.step(eps, t, lat, generator=gen).prev_sample
+                    lat = sched.step(eps, t, lat, **step_kw).prev_sample
             dec = vae.decode(lat.to(vae.dtype) / sf + shift).sample
             out.append((dec.float() / 2.0 + 0.5).clamp_(0, 1).to(x.device))
         return torch.cat(out)
