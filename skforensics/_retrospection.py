@@ -379,8 +379,10 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
     Notes
     -----
     The classical steps are batched torch operations (no Python loop over
-    pixels); on two CPU cores they process more than 50 images of 256x256 per
-    second with the default settings. The diffusion pass runs on ``device_``,
+    pixels); on a CPU core they process about 100 images of 256x256 per
+    second with the default settings. When the CPU is shared with other busy
+    processes, torch's multi-threading can be an order of magnitude *slower*
+    than ``torch.set_num_threads(1)``. The diffusion pass runs on ``device_``,
     in float16 on CUDA for weights loaded from a hub id or folder.
 
     References
