@@ -581,15 +581,15 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
     ----------
     classes_ : ndarray of shape (n_classes,)
         Class labels.
-    coef_ : ndarray of shape (n_problems, n_features_in_, n_basis)
+    coef_ : ndarray of shape (n_problems, n_features, n_basis)
         Coefficients ``alpha_j`` of the component functions in the centred,
         orthonormal spline basis; ``n_problems`` is 1 for binary problems and
         ``n_classes`` otherwise (one-vs-rest).
     intercept_ : ndarray of shape (n_problems,)
         Intercepts ``c``.
-    support_ : ndarray of bool of shape (n_features_in_,)
+    support_ : ndarray of bool of shape (n_features,)
         Features with a non-zero component function (in any one-vs-rest problem).
-    feature_importances_ : ndarray of shape (n_features_in_,)
+    feature_importances_ : ndarray of shape (n_features,)
         Group norms ``||alpha_j||_2`` (averaged over one-vs-rest problems); as
         the basis is orthonormal on the training data this is the root mean
         square of ``f_j(x_j)`` over the training samples.
@@ -607,7 +607,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         Resolved device.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit (only when ``X`` has string column names).
 
     See Also
