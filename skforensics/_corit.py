@@ -326,7 +326,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
         """
         coll = check_images(X)
         cache = self._fit(coll, y, keep_tokens=True)
@@ -562,7 +562,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_samples, n_features_out_), dtype float32
+        features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
             Rows of images that failed to load with ``on_error="skip"`` are NaN.
         """
         import torch
