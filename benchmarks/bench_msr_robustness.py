@@ -87,14 +87,16 @@ def downscale(X, factor):
         return X
     s = int(round(CROP * factor))
     return np.stack(
-        [np.asarray(Image.fromarray(x).resize((s, s), Image.BILINEAR, reducing_gap=None)) for x in X]
+        [np.asarray(Image.fromarray(x).resize((s, s), Image.BILINEAR)) for x in X]
     )
 
 
 def resize_to(X, size):
     if X.shape[1] == size:
         return X
-    return np.stack([np.asarray(Image.fromarray(x).resize((size, size), Image.BILINEAR)) for x in X])
+    return np.stack(
+        [np.asarray(Image.fromarray(x).resize((size, size), Image.BILINEAR)) for x in X]
+    )
 
 
 def features(X):
@@ -184,7 +186,8 @@ def main():
                 V = est.transform(Z)
                 t_msr = time.perf_counter() - t
                 F = per_view_features(V)
-                timing[f"{name}@{f}"] = {"msr_s": t_msr, "features_s": time.perf_counter() - t - t_msr}
+                t_feat = time.perf_counter() - t - t_msr
+                timing[f"{name}@{f}"] = {"msr_s": t_msr, "features_s": t_feat}
                 if name == "msr":
                     feats[("msr-concat", f)] = F
                     feats[("msr-views", f)] = F
@@ -216,7 +219,8 @@ def main():
             results[name][f"{f}x"]["accuracy_drop"] = base - results[name][f"{f}x"]["accuracy"]
 
     header = f"{'pipeline':22s}" + "".join(f"{f'acc@{f}x':>12s}" for f in FACTORS)
-    header += f"{'drop@0.5x':>11s}{'drop@0.25x':>11s}" + "".join(f"{f'auc@{f}x':>11s}" for f in FACTORS)
+    header += f"{'drop@0.5x':>11s}{'drop@0.25x':>11s}"
+    header += "".join(f"{f'auc@{f}x':>11s}" for f in FACTORS)
     lines = [header]
     for name, r in results.items():
         line = f"{name:22s}" + "".join(
@@ -233,7 +237,8 @@ def main():
         "command": "python " + " ".join(sys.argv),
         "data": f"diffusiondb_coco, {len(y)} images, centre-cropped {CROP}x{CROP} native pixels; "
         "test copies downscaled with PIL bilinear (antialiased)",
-        "detector": "SpectralFeatureExtractor(n_bins=32) + ResidualFeatureExtractor(npr, chroma) -> "
+        "detector": "SpectralFeatureExtractor(n_bins=32) + "
+        "ResidualFeatureExtractor(npr, chroma) -> "
         + repr(head()),
         "cv": f"StratifiedKFold({args.folds}, shuffle=True, random_state={args.seed}); "
         "trained on 1x images only",

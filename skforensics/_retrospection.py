@@ -45,7 +45,9 @@ class _DroppedDiffusion:
 
 
 def _is_in_memory(diffusion):
-    return diffusion is not None and not isinstance(diffusion, (str, os.PathLike, _DroppedDiffusion))
+    return diffusion is not None and not isinstance(
+        diffusion, (str, os.PathLike, _DroppedDiffusion)
+    )
 
 
 def _source_name(diffusion):
@@ -121,7 +123,6 @@ def _line_enhance(x, sharpen_iter, edge_sigma, edge_quantile, dilation, torch):
     """
     if sharpen_iter == 0:
         return x
-    F = torch.nn.functional
     luma = torch.as_tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     gray = (x * luma).sum(dim=1, keepdim=True)
     s = gray
@@ -725,7 +726,9 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         if getattr(unet.config, "addition_embed_type", None) == "text_time":
             pooled = comp.get("pooled_prompt_embeds")
             if pooled is None:
-                raise ValueError("this SD-XL UNet needs 'pooled_prompt_embeds' in the diffusion dict")
+                raise ValueError(
+                    "this SD-XL UNet needs 'pooled_prompt_embeds' in the diffusion dict"
+                )
             pooled = pooled.reshape(1, -1).to(dev, unet.dtype)
             n_time = (
                 unet.add_embedding.linear_1.in_features - pooled.shape[-1]
