@@ -19,6 +19,8 @@ _LAZY = {
     "save": "._persistence",
     "load": "._persistence",
     "ModelVersionError": "._persistence",
+    "RegionMaskDisplay": "._corit",
+    "ComponentFunctionDisplay": "._csam",
 }
 _SUBMODULES = (
     "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",
