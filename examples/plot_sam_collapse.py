@@ -73,11 +73,11 @@ net = SAMNetClassifier(
     module__hidden_sizes=(16,),
     lr=0.05,
     optimizer__momentum=0.9,
-    max_epochs=10,
+    max_epochs=8,
     batch_size=32,
     random_state=0,
 )
-rhos = [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]
+rhos = [0.01, 0.1, 0.3, 1.0, 3.0, 100.0]
 cv = StratifiedKFold(3, shuffle=True, random_state=0)
 result = critical_optimization_radius(net, X, y, rhos=rhos, cv=cv)
 for rho, score in zip(result.rhos, result.mean_test_score):
@@ -93,8 +93,14 @@ plt.tight_layout()
 # ----------------------------------------
 # Train once with a small radius and once with a radius past the COR, and
 # compare the GSNR of the per-sample gradients on held-out images, layer by
-# layer. The collapsed network's predictions carry no signal, and neither do
-# its gradients.
+# layer.
+#
+# Read it with care: in our runs the *collapsed* network has the higher mean
+# GSNR. Its outputs are nearly constant, so every sample pushes the output
+# layer the same way (a consistent gradient has a high signal-to-noise ratio)
+# even though nothing discriminative is learnt. GSNR is a diagnostic to
+# compare networks that still train (e.g. radii below the COR, or layers of
+# one network), read together with the accuracy, not a replacement for it.
 train, test = next(cv.split(X, y))
 fig, ax = plt.subplots()
 for rho in (0.03, 100.0):

@@ -125,7 +125,9 @@ def _gradient_moments(net, X, y, layers=None, batch_size=256, method="vmap"):
     groups = _select_layers(module, layers)
     selected = [n for names in groups.values() for n in names]
     sel = set(selected)
-    params = {n: p.detach() for n, p in module.named_parameters() if n in sel}
+    # standard (contiguous) layout: vmap's batching rules for channels-last
+    # convolution weights are much slower on CPU
+    params = {n: p.detach().contiguous() for n, p in module.named_parameters() if n in sel}
     frozen = {n: p.detach() for n, p in module.named_parameters() if n not in sel}
     buffers = {n: b.detach() for n, b in module.named_buffers()}
 
@@ -148,9 +150,10 @@ def _gradient_moments(net, X, y, layers=None, batch_size=256, method="vmap"):
             if method == "vmap":
                 g = per_sample(params, xb, yb)
                 for n in selected:
-                    gd = g[n].reshape(len(yb), -1).double()
-                    s1[n] += gd.sum(0)
-                    s2[n] += (gd * gd).sum(0)
+                    gd = g[n].reshape(len(yb), -1)
+                    # float32 within a batch (fast contiguous reduction), float64 across
+                    s1[n] += gd.sum(0).double()
+                    s2[n] += (gd * gd).sum(0).double()
             else:  # reference implementation: one backward pass per sample
                 plist = [params[n].clone().requires_grad_(True) for n in selected]
                 for i in range(len(yb)):

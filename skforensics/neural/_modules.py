@@ -163,7 +163,8 @@ class SmallForensicCNN(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x, return_features=False):
-        x = ((x - 0.5) * 4.0).contiguous(memory_format=torch.channels_last)
+        # images from SAMNetClassifier are channels-last already (NHWC uint8 permuted)
+        x = (x - 0.5) * 4.0
         f = self.pool(self.features(x)).flatten(1)
         logits = self.out(self.dropout(f))
         return (logits, f) if return_features else logits
