@@ -88,6 +88,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=OUT)
+    ap.add_argument("--tag", default="", help="suffix of the result keys (e.g. a repeat)")
     args = ap.parse_args()
 
     import torch
@@ -148,7 +149,7 @@ def main():
             "loadavg_after": [round(v, 2) for v in os.getloadavg()],
             "history": hist,
         }
-        results["runs"][f"{name}_e{args.epochs}"] = run
+        results["runs"][f"{name}_e{args.epochs}{args.tag}"] = run
         print(json.dumps({k: v for k, v in run.items() if k != "history"}), flush=True)
         os.makedirs(os.path.dirname(args.out), exist_ok=True)
         if os.path.exists(args.out):  # merge with runs written meanwhile by other invocations
