@@ -95,12 +95,13 @@ plt.tight_layout()
 # compare the GSNR of the per-sample gradients on held-out images, layer by
 # layer.
 #
-# Read it with care: in our runs the *collapsed* network has the higher mean
-# GSNR. Its outputs are nearly constant, so every sample pushes the output
-# layer the same way (a consistent gradient has a high signal-to-noise ratio)
-# even though nothing discriminative is learnt. GSNR is a diagnostic to
-# compare networks that still train (e.g. radii below the COR, or layers of
-# one network), read together with the accuracy, not a replacement for it.
+# Read it with care: a collapsed network has nearly constant outputs, so every
+# sample pushes the output layer the same way, and a consistent gradient has a
+# high signal-to-noise ratio although nothing discriminative is learnt. In our
+# runs the ordering of the two networks' mean GSNR changed with the number of
+# epochs. GSNR is a diagnostic to compare networks that still train (radii
+# below the COR, layers of one network), read together with the accuracy, not
+# a replacement for it.
 train, test = next(cv.split(X, y))
 fig, ax = plt.subplots()
 for rho in (0.03, 100.0):
