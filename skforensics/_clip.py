@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._image_io import check_images, warn_failed
+from ._image_io import check_images, view_feature_names, warn_failed
 
 __all__ = ["CLIPFeatureExtractor", "build_clip_visual"]
 
@@ -499,7 +499,7 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
             prefix = "clip_embed" if layer == "last" else f"block{layer}_{self.pooling}"
             names += [f"{prefix}{k}" for k in range(dim)]
         if self.view_pooling == "concat" and self.n_views_ > 1:
-            names = [f"view{v}_{n}" for v in range(self.n_views_) for n in names]
+            names = view_feature_names(names, self.n_views_)
         return np.asarray(names, dtype=object)
 
     # ----------------------------------------------------------- pickling

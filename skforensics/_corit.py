@@ -16,7 +16,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ._clip import encode_batch, iter_batches
-from ._image_io import check_images, warn_failed
+from ._image_io import check_images, view_feature_names, warn_failed
 
 __all__ = ["CoRITInjector", "RegionMaskDisplay"]
 
@@ -613,7 +613,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         else:
             names = [f"corit{k}" for k in range(self._dim)]
         if self.backbone_.view_pooling == "concat" and self.n_views_ > 1:
-            names = [f"view{v}_{nm}" for v in range(self.n_views_) for nm in names]
+            names = view_feature_names(names, self.n_views_)
         return np.asarray(names, dtype=object)
 
     def __setstate__(self, state):

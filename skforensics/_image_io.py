@@ -398,3 +398,10 @@ def warn_failed(failed):
 
 class SkippedImageWarning(UserWarning):
     """Warned when ``on_error='skip'`` replaced unreadable images by NaN rows."""
+
+
+def view_feature_names(names, n_views):
+    """Prefix per-image feature ``names`` with ``view{v}_`` for each of ``n_views`` views."""
+    if n_views <= 1:
+        return list(names)
+    return [f"view{v}_{n}" for v in range(n_views) for n in names]

@@ -10,7 +10,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._image_io import check_images, warn_failed
+from .._image_io import check_images, view_feature_names, warn_failed
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _CB = np.array([-0.168736, -0.331264, 0.5], dtype=np.float32)
@@ -147,7 +147,7 @@ class ImageFeatureExtractorBase(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "n_features_out_")
         names = self._names_one()
         if self.n_views_ > 1:
-            names = [f"view{v}_{n}" for v in range(self.n_views_) for n in names]
+            names = view_feature_names(names, self.n_views_)
         return np.asarray(names, dtype=object)
 
     def __sklearn_tags__(self):
