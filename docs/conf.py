@@ -4,7 +4,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
-import skforensics  # noqa: E402
+import skforensics
 
 project = "skforensics"
 author = "the skforensics developers"
@@ -42,7 +42,8 @@ intersphinx_mapping = {}  # no network in CI: no cross-project inventories
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
-    "filename_pattern": r"/plot_",
+    # execute every example (quickstart.py too), so that the docs build checks they all run
+    "filename_pattern": r"\.py$",
     "download_all_examples": False,
     "remove_config_comments": True,
     "abort_on_example_error": True,

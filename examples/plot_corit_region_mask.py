@@ -25,8 +25,7 @@ e.g. ``CLIPFeatureExtractor("ViT-L-14", pretrained="openai")``.
 import matplotlib.pyplot as plt
 import numpy as np
 
-from skforensics import CLIPFeatureExtractor, CoRITInjector
-from skforensics._corit import RegionMaskDisplay
+from skforensics import CLIPFeatureExtractor, CoRITInjector, RegionMaskDisplay
 
 rng = np.random.RandomState(0)
 n = 120

@@ -2,9 +2,10 @@
 Quick start: a weight-free detector on the bundled sample
 =========================================================
 
-Train and cross-validate a detector on the images shipped in the package. Run with ``python examples/quickstart.py``. Uses only the 56 images shipped in
-the package (no download, no GPU) so it finishes in seconds; for real accuracy
-numbers see ``benchmarks/``.
+Train and cross-validate a detector on the images shipped in the package. Run
+with ``python examples/quickstart.py``. Uses only the 48 CIFAKE images of the 56
+shipped in the package (no download, no GPU), so it finishes in seconds; for real
+accuracy numbers see ``benchmarks/``.
 """
 
 from sklearn.model_selection import cross_val_predict
