@@ -91,6 +91,39 @@ def test_bspline_basis_matches_spline_transformer(knots):
         np.testing.assert_allclose(G.T @ G / len(X), np.eye(d), atol=1e-6)
 
 
+@pytest.mark.parametrize("degree, n_knots", [(3, 5), (1, 2), (2, 7), (5, 4)])
+@pytest.mark.parametrize("dtype, atol", [(np.float64, 1e-12), (np.float32, 2e-6)])
+def test_local_design_equals_de_boor(degree, n_knots, dtype, atol):
+    # The fast basis (span-local monomials times per-span polynomial coefficients)
+    # is the B-spline design of de Boor's recursion, out-of-range points and
+    # points exactly on knots included.
+    rng = np.random.RandomState(1)
+    X = np.column_stack([rng.exponential(size=300), rng.standard_cauchy(size=300),
+                         rng.uniform(-3, 1, size=300)])
+    clf = CorrentropySparseAdditiveClassifier(degree=degree, n_knots=n_knots, lam=0.01)
+    clf.fit(X, X[:, 2] > -1)
+    base = clf.knots_[:, degree:degree + n_knots]
+    Xq = np.vstack([X, base.T, [[-5.0, -1e6, 7.0], [50.0, 1e6, -9.0]]])
+    xT = np.ascontiguousarray(Xq.T)
+    ref = _csam._bspline_dense(xT, clf.knots_, degree, n_knots)
+    C = _csam._span_coefficients(clf.knots_, degree, n_knots)
+    fast = np.matmul(C.astype(dtype), _csam._local_design(xT, clf.knots_, degree, n_knots, dtype))
+    assert fast.dtype == dtype
+    np.testing.assert_allclose(fast, ref, atol=atol)
+
+
+def test_basis_routes_agree(monkeypatch):
+    # fitted basis and predictions are the same with the de Boor route
+    X, y, _ = make_additive(300, 6, seed=5)
+    fast = CorrentropySparseAdditiveClassifier(lam=0.01, random_state=0).fit(X, y)
+    basis, margins = fast._basis(X), fast.decision_function(X)
+    monkeypatch.setattr(_csam, "_use_local_design", lambda degree, n_knots: False)
+    slow = CorrentropySparseAdditiveClassifier(lam=0.01, random_state=0).fit(X, y)
+    np.testing.assert_allclose(basis, slow._basis(X), atol=1e-10)
+    np.testing.assert_allclose(margins, slow.decision_function(X), atol=1e-8)
+    np.testing.assert_allclose(fast._basis(X), basis, atol=1e-10)  # both routes, one model
+
+
 @pytest.mark.parametrize("q, sigma", [(2, 1.0), (1, 1.0), (2, 0.6)])
 def test_objective_decreases_monotonically(q, sigma):
     X, _y, y_noisy = make_additive(400, 15, flip=0.1, seed=3)
