@@ -14,7 +14,7 @@ from skorch.dataset import unpack_data
 from skorch.net import NeuralNet
 from skorch.utils import TeeGenerator, to_tensor
 
-from .._image_io import ImageLoadError, check_images
+from .._image_io import check_images
 from .._torch_utils import load_device, resolve_device, seed_from_random_state
 from ..optim import SAM
 from ._losses import RetrospectionKLLoss, ViewOutput
@@ -321,10 +321,7 @@ class SAMNetClassifier(NeuralNetClassifier):
                 f"X has shape {X.shape} and dtype {X.dtype}: pass a 2-D feature matrix, or "
                 "images as uint8 arrays (n, H, W, 3), file paths or PIL images"
             )
-        try:
-            arr = _decode_images(X, self.image_size)
-        except ImageLoadError:
-            raise
+        arr = _decode_images(X, self.image_size)
         if arr.ndim == 5:
             raise ValueError(
                 f"X holds {arr.shape[1]} views per image; pass the original images (the views "
@@ -419,15 +416,7 @@ class SAMNetClassifier(NeuralNetClassifier):
         self
         """
         reset = not (self.warm_start and getattr(self, "initialized_", False))
-        Xp, yp = self._prepare_training_data(X, y, reset=reset)
-        if reset:
-            self.device_ = resolve_device(self.device)
-        seed = self.seed_ + (0 if reset else len(self.history_))
-        with self._torch_rng(seed):
-            if reset:
-                self.initialize()
-            NeuralNet.partial_fit(self, Xp, yp, **fit_params)
-        return self
+        return self._train(X, y, reset, **fit_params)
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Train for ``max_epochs`` more epochs (initialising on the first call).
@@ -444,7 +433,10 @@ class SAMNetClassifier(NeuralNetClassifier):
         -------
         self
         """
-        reset = not getattr(self, "initialized_", False)
+        return self._train(X, y, not getattr(self, "initialized_", False), **fit_params)
+
+    def _train(self, X, y, reset, **fit_params):
+        """Prepare the data, (re)initialise when ``reset``, run ``max_epochs`` epochs."""
         Xp, yp = self._prepare_training_data(X, y, reset=reset)
         if reset:
             self.device_ = resolve_device(self.device)
