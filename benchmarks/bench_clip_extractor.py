@@ -22,7 +22,6 @@ import resource
 import sys
 import time
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.environ.get("SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
