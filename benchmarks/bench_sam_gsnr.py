@@ -4,10 +4,12 @@
    and the same batch (128 CIFAKE-sized 32x32 images): a plain step is one
    forward/backward + SGD update, a SAM step two forward/backward passes plus
    the perturbation. The floor is 2.0; the target <= 2.1. GRACE is timed too.
-2. GSNR of per-sample gradients with ``torch.func`` (vmap + grad) against a
-   Python loop over samples (one backward pass each), same fitted network and
-   data: speed-up (target >= 10x) and the largest relative difference of the
-   per-layer values.
+2. GSNR of per-sample gradients: ``method="auto"`` (batched layer rules:
+   hooks on Linear/Conv/norm layers, vmap for the rest) and ``method="vmap"``
+   (``torch.func`` vmap + grad) against ``method="loop"``, a Python loop over
+   samples (one backward pass each), same fitted network and data: speed-ups
+   (target >= 10x vs the loop) and the largest relative difference of the
+   per-layer values. auto and vmap: median of ``--repeats`` runs; loop: one.
 
 Plain and SAM steps are interleaved and the medians of per-step wall and CPU
 times reported, because the CPU is shared with other jobs (load averages are
@@ -105,33 +107,45 @@ def time_steps(steps, batch_size, widths):
     }
 
 
+def _timed(fn, repeats):
+    """Median wall and CPU seconds of ``repeats`` calls, and the last result."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        w0, c0 = time.perf_counter(), time.process_time()
+        out = fn()
+        wall.append(time.perf_counter() - w0)
+        cpu.append(time.process_time() - c0)
+    return float(np.median(wall)), float(np.median(cpu)), out
+
+
 def _gsnr_case(name, clf, X, y, repeats, batch_size=256):
     from skforensics.metrics import layerwise_gsnr
 
     clf.fit(X, y)
-    t_vmap, c_vmap = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        a = layerwise_gsnr(clf, X, y, batch_size=batch_size, method="vmap")
-        t_vmap.append(time.perf_counter() - w0)
-        c_vmap.append(time.process_time() - c0)
-    w0, c0 = time.perf_counter(), time.process_time()
-    b = layerwise_gsnr(clf, X, y, method="loop")
-    t_loop, c_loop = time.perf_counter() - w0, time.process_time() - c0
-    rel = np.abs(a.gsnr - b.gsnr) / np.abs(b.gsnr)
-    tv, cv = float(np.median(t_vmap)), float(np.median(c_vmap))
-    return {
-        "case": name,
-        "n_params": int(sum(a.n_params)),
-        "n_samples": len(y),
-        "vmap_wall_s": round(tv, 4),
-        "loop_wall_s": round(t_loop, 4),
-        "speedup_wall": round(t_loop / tv, 1),
-        "vmap_cpu_s": round(cv, 4),
-        "loop_cpu_s": round(c_loop, 4),
-        "speedup_cpu": round(c_loop / cv, 1),
-        "max_rel_diff_layer_gsnr": float(rel.max()),
+    run = {
+        m: _timed(lambda m=m: layerwise_gsnr(clf, X, y, batch_size=batch_size, method=m), repeats)
+        for m in ("auto", "vmap")
     }
+    run["loop"] = _timed(lambda: layerwise_gsnr(clf, X, y, method="loop"), 1)
+    ref = run["loop"][2].gsnr
+
+    def rel(m):
+        return float(np.max(np.abs(run[m][2].gsnr - ref) / np.abs(ref)))
+
+    res = {"case": name, "n_params": int(sum(run["loop"][2].n_params)), "n_samples": len(y)}
+    for m in ("auto", "vmap", "loop"):
+        res[f"{m}_wall_s"] = round(run[m][0], 4)
+    for m in ("auto", "vmap", "loop"):
+        res[f"{m}_cpu_s"] = round(run[m][1], 4)
+    res.update(
+        speedup_auto_vs_loop_wall=round(run["loop"][0] / run["auto"][0], 1),
+        speedup_auto_vs_loop_cpu=round(run["loop"][1] / run["auto"][1], 1),
+        speedup_auto_vs_vmap_wall=round(run["vmap"][0] / run["auto"][0], 1),
+        speedup_vmap_vs_loop_wall=round(run["loop"][0] / run["vmap"][0], 1),
+        max_rel_diff_layer_gsnr_auto=rel("auto"),
+        max_rel_diff_layer_gsnr_vmap=rel("vmap"),
+    )
+    return res
 
 
 def time_gsnr(repeats):
@@ -158,7 +172,8 @@ def time_gsnr(repeats):
         r = _gsnr_case(name, clf, X, yy, repeats)
         print(json.dumps(r), flush=True)
         out.append(r)
-    return {"target_speedup": 10, "vmap_batch_size": 256, "cases": out}
+    return {"target_speedup": 10, "batch_size": 256, "repeats_auto_vmap": repeats, "repeats_loop": 1,
+            "cases": out}
 
 
 def main():

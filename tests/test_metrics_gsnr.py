@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 
@@ -203,3 +205,190 @@ def test_displays():
     labels = [t.get_text() for t in rs.ax_.get_legend().get_texts()]
     assert any("critical radius" in t for t in labels)
     plt.close("all")
+
+
+# ------------------------------------------------------------ method="auto"
+from torch import nn  # noqa: E402
+
+from skforensics.metrics import _gsnr  # noqa: E402
+
+
+@pytest.fixture
+def vmap_spy(monkeypatch):
+    """The parameter names of every call of _vmap_fn (the last call is the final pass)."""
+    seen = []
+    orig = _gsnr._vmap_fn
+
+    def spy(module, names, *args):
+        seen.append(list(names))
+        return orig(module, names, *args)
+
+    monkeypatch.setattr(_gsnr, "_vmap_fn", spy)
+    return seen
+
+
+def _no_hooks(module):
+    return all(not m._forward_hooks for m in module.modules())
+
+
+def _three_methods(clf, X, y, rtol, spy, loop_rtol=None, **kw):
+    """Compare auto, vmap and loop; return auto's table and the parameters it left to vmap."""
+    del spy[:]
+    a = layerwise_gsnr(clf, X, y, method="auto", **kw)
+    fallback = spy[-1] if spy else []
+    v = layerwise_gsnr(clf, X, y, method="vmap", **kw)
+    b = layerwise_gsnr(clf, X, y, method="loop")
+    assert list(a.layer) == list(b.layer) and np.all(a.n_params == b.n_params)
+    for col in ("gsnr", "grad_mean_sq", "grad_var"):
+        np.testing.assert_allclose(a[col], b[col], rtol=loop_rtol or rtol)
+        np.testing.assert_allclose(v[col], b[col], rtol=loop_rtol or rtol)
+        np.testing.assert_allclose(a[col], v[col], rtol=rtol)
+    assert _no_hooks(clf.module_)
+    return a, fallback
+
+
+def test_auto_matches_loop_linear_probe_and_mlp(mlp_fitted, vmap_spy):
+    clf, X, y = mlp_fitted  # Linear + LayerNorm + GELU + dropout (evaluation mode)
+    assert _three_methods(clf, X, y, 1e-4, vmap_spy, batch_size=16)[1] == []  # all by layer rules
+    Xl, yl = _blobs(n=50, d=3, seed=1)
+    probe = SAMNetClassifier(LinearProbe, max_epochs=3, random_state=0).fit(Xl, yl)
+    assert _three_methods(probe, Xl, yl, 1e-4, vmap_spy, batch_size=16)[1] == []
+    assert clf.module_.training  # training mode restored
+
+
+def test_auto_matches_loop_cnn_with_batchnorm(vmap_spy):
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (12, 16, 16, 3)).astype(np.uint8)
+    y = np.arange(12) % 2
+    clf = SAMNetClassifier(SmallForensicCNN, module__widths=(4, 6), max_epochs=1, batch_size=6, random_state=0)
+    clf.fit(X, y)  # BatchNorm running statistics are non-trivial after training
+    a, fallback = _three_methods(clf, X, y, 1e-3, vmap_spy, batch_size=5)
+    assert list(a.layer) == ["features.0", "features.1", "features.4", "features.5", "out"]
+    assert fallback == []
+
+
+class _ManyLayers(nn.Module):
+    """One of each layer rule: Conv1d, grouped strided Conv2d, GroupNorm, Linear on tokens, LayerNorm on tokens."""
+
+    input_kind = "features"
+
+    def __init__(self, n_features=48, n_classes=2):
+        super().__init__()
+        self.c1 = nn.Conv1d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 6, 3, padding=1, stride=2, groups=2)
+        self.gn = nn.GroupNorm(2, 6)
+        self.tok = nn.Linear(6, 5)
+        self.ln = nn.LayerNorm(5)
+        self.bn = nn.BatchNorm1d(5)
+        self.out = nn.Linear(5, n_classes)
+
+    def forward(self, x):
+        h = torch.tanh(self.c1(x.view(len(x), 3, 16)))
+        h = self.gn(self.c2(h.view(len(x), 4, 4, 4)))  # (n, 6, 2, 2)
+        h = self.ln(torch.tanh(self.tok(h.flatten(2).transpose(1, 2))))  # (n, 4 tokens, 5)
+        return self.out(torch.tanh(self.bn(h.mean(1))))
+
+
+def test_auto_layer_rules(vmap_spy):
+    X, y = _blobs(n=40, d=48, seed=2)
+    clf = SAMNetClassifier(_ManyLayers, max_epochs=2, batch_size=8, random_state=0).fit(X, y)
+    assert _three_methods(clf, X, y, 1e-3, vmap_spy, batch_size=16)[1] == []
+
+
+class _Unsupported(nn.Module):
+    """Layers without a rule (PReLU, a bare Parameter), a Linear whose weight is
+    also used outside it, and a Linear called twice."""
+
+    input_kind = "features"
+
+    def __init__(self, n_features=4, n_classes=2):
+        super().__init__()
+        self.inp = nn.Linear(n_features, 6)
+        self.act = nn.PReLU(6)
+        self.scale = nn.Parameter(torch.linspace(0.5, 1.5, 6))
+        self.twice = nn.Linear(6, 6)
+        self.shared = nn.Linear(6, 6)
+        self.out = nn.Linear(6, n_classes)
+
+    def forward(self, x):
+        h = self.act(self.inp(x)) * self.scale
+        h = torch.tanh(self.twice(torch.tanh(self.twice(h))))
+        h = torch.tanh(self.shared(h) + 0.1 * h @ self.shared.weight)
+        return self.out(h)
+
+
+def test_auto_falls_back_to_vmap_for_unsupported_layers(vmap_spy):
+    X, y = _blobs(n=40)
+    clf = SAMNetClassifier(_Unsupported, max_epochs=2, batch_size=8, random_state=0).fit(X, y)
+    _, fallback = _three_methods(clf, X, y, 1e-4, vmap_spy, batch_size=16)
+    assert sorted(fallback) == [
+        "act.weight", "scale", "shared.bias", "shared.weight", "twice.bias", "twice.weight",
+    ]
+
+
+def test_auto_falls_back_when_samples_are_coupled(vmap_spy):
+    # centring with the batch mean couples the samples of a batch: the per-sample
+    # gradient (of a sample on its own, as vmap and loop compute it) is then not
+    # what a batched backward pass gives; the check on the first batch catches it
+    class Coupled(nn.Module):
+        input_kind = "features"
+
+        def __init__(self, n_features=4, n_classes=2):
+            super().__init__()
+            self.inp = nn.Linear(n_features, 5)
+            self.out = nn.Linear(5, n_classes)
+
+        def forward(self, x):
+            h = self.inp(x)
+            return self.out(torch.tanh(h - 0.5 * h.mean(0, keepdim=True)))
+
+    X, y = _blobs(n=30)
+    clf = SAMNetClassifier(Coupled, max_epochs=1, batch_size=10, random_state=0).fit(X, y)
+    _, fallback = _three_methods(clf, X, y, 1e-4, vmap_spy, batch_size=10)
+    assert sorted(fallback) == ["inp.bias", "inp.weight", "out.bias", "out.weight"]
+
+
+def test_auto_removes_hooks_on_error(mlp_fitted, monkeypatch):
+    clf, X, y = mlp_fitted
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_gsnr, "_layer_moments", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        layerwise_gsnr(clf, X, y, method="auto")
+    assert _no_hooks(clf.module_) and clf.module_.training
+
+
+def test_method_validation_and_scorer(mlp_fitted):
+    clf, X, y = mlp_fitted
+    for bad in ("fast", None, 1):
+        with pytest.raises(ValueError, match=r"method must be one of \('auto', 'vmap', 'loop'\)"):
+            layerwise_gsnr(clf, X, y, method=bad)
+        with pytest.raises(ValueError, match="method must be one of"):
+            gsnr_score(clf, X, y, method=bad)
+        with pytest.raises(ValueError, match="method must be one of"):
+            make_gsnr_scorer(method=bad)
+    scorer = make_gsnr_scorer(method="loop")
+    assert scorer.method == "loop" and "method='loop'" in repr(scorer)
+    assert scorer(clf, X, y) == pytest.approx(gsnr_score(clf, X, y), rel=1e-4)
+
+
+def test_auto_on_clip_finetune_head(tiny_clip_name, vmap_spy):
+    from skforensics.neural import CLIPFineTuneHead
+
+    rng = np.random.RandomState(0)
+    X = rng.randint(0, 256, (10, 24, 24, 3)).astype(np.uint8)
+    y = np.arange(10) % 2
+    clf = SAMNetClassifier(
+        CLIPFineTuneHead, module__model_name=tiny_clip_name, module__pretrained=None,
+        module__random_state=0, max_epochs=1, batch_size=5, random_state=0,
+    ).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # vmap: no batching rule for some attention ops
+        # float32 attention: batched and single-sample passes differ by up to ~3e-3
+        _, fallback = _three_methods(clf, X, y, 1e-3, vmap_spy, loop_rtol=1e-2, batch_size=4)
+    # the MLP Linears and the head use the layer rules; attention's out_proj is
+    # called through F.multi_head_attention_forward (no hook fires): vmap
+    assert "out.weight" not in fallback and not any(".mlp." in n for n in fallback)
+    assert any("attn.out_proj" in n for n in fallback)

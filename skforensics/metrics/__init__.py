@@ -2,7 +2,8 @@
 
 * :func:`gsnr_score`, :func:`make_gsnr_scorer`, :func:`layerwise_gsnr` - the
   gradient signal-to-noise ratio ``mean(g)^2 / var(g)`` of per-sample
-  gradients (vectorised with :mod:`torch.func`), overall or per layer.
+  gradients (batched per-layer rules, :mod:`torch.func` vmap for the rest),
+  overall or per layer.
 * :func:`critical_optimization_radius` - the SAM radius where validation
   accuracy falls to chance (CoRIT's COR), by cross-validation.
 * :class:`GSNRProfileDisplay`, :class:`RadiusSweepDisplay` - plots.

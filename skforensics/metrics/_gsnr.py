@@ -10,14 +10,14 @@ import numpy as np
 from sklearn.utils import Bunch
 
 __all__ = [
-    "gsnr_score",
-    "make_gsnr_scorer",
-    "layerwise_gsnr",
     "critical_optimization_radius",
+    "gsnr_score",
+    "layerwise_gsnr",
+    "make_gsnr_scorer",
 ]
 
 _AGGREGATES = ("mean", "median", "min", "max", "first", "last", "pooled")
-_METHODS = ("vmap", "loop")
+_METHODS = ("auto", "vmap", "loop")
 
 
 # --------------------------------------------------------------------- inputs
@@ -104,18 +104,342 @@ def _select_layers(module, layers):
 
 
 # ------------------------------------------------------- per-sample gradients
-def _gradient_moments(net, X, y, layers=None, batch_size=256, method="vmap"):
+def _check_method(method):
+    if not isinstance(method, str) or method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
+
+
+def _logits(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+class _Retry(Exception):
+    """Internal: these hooked modules failed a check; recompute their parameters with vmap."""
+
+    def __init__(self, modules):
+        super().__init__(f"{len(modules)} modules fall back to vmap")
+        self.modules = modules
+
+
+# Budget of the per-sample gradient chunks of weight-shared layers (floats).
+_CHUNK_FLOATS = 1 << 20
+
+
+def _hook_kind(mod):
+    """Kind of per-sample gradient rule for ``mod``, or None when it has none."""
+    from torch import nn
+
+    def plain(base):  # the layer's own forward, not a subclass override
+        return isinstance(mod, base) and type(mod).forward is base.forward
+
+    if plain(nn.Linear):
+        return "linear"
+    if plain(nn.Conv1d) or plain(nn.Conv2d):
+        if mod.padding_mode != "zeros" or (isinstance(mod.padding, str) and mod.padding != "valid"):
+            return None
+        return "conv"
+    if any(plain(b) for b in (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)):
+        # in evaluation mode only running statistics keep samples independent
+        if mod.running_mean is None or mod.running_var is None:
+            return None
+        return "batchnorm"
+    if plain(nn.LayerNorm):
+        return "layernorm"
+    if plain(nn.GroupNorm):
+        return "groupnorm"
+    return None
+
+
+def _hook_plan(module, selected):
+    """``{module: (kind, {local name: param name})}`` for the selected parameters with a hook rule."""
+    sel = set(selected)
+    name_of = {id(p): n for n, p in module.named_parameters()}
+    owners = {}
+    for mod in module.modules():
+        for p in mod._parameters.values():
+            if p is not None:
+                owners[id(p)] = owners.get(id(p), 0) + 1
+    plan = {}
+    for mod in module.modules():
+        kind = _hook_kind(mod)
+        if kind is None:
+            continue
+        locs = {}
+        for local, p in mod._parameters.items():
+            if p is None or name_of.get(id(p)) not in sel:
+                continue
+            if owners[id(p)] > 1 or local not in ("weight", "bias"):  # tied or unknown: no rule
+                locs = {}
+                break
+            locs[local] = name_of[id(p)]
+        if locs:
+            plan[mod] = (kind, locs)
+    return plan
+
+
+def _accumulate(out, local, per_sample):
+    """Add ``sum_i g_i`` and ``sum_i g_i**2`` of per-sample gradients ``(n, ...)`` to ``out``."""
+    g = per_sample.reshape(len(per_sample), -1)
+    s1, s2 = g.sum(0), (g * g).sum(0)
+    if local in out:
+        out[local][0].add_(s1)
+        out[local][1].add_(s2)
+    else:
+        out[local] = [s1, s2]
+
+
+def _layer_moments(kind, mod, locs, a, d):
+    """In-batch (float32) sums and sums of squares of a layer's per-sample gradients.
+
+    ``a`` is the layer input and ``d`` the gradient of the summed loss with
+    respect to the layer output; row ``i`` of both belongs to sample ``i``.
+    Returns ``{local name: (s1, s2)}`` with flat tensors.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    n = len(a)
+    out = {}
+    if kind == "linear":
+        if a.dim() == 2:
+            # sum_i d_i a_i^T and sum_i (d_i a_i^T)^2 = (d^2)^T (a^2): one matmul each
+            if "weight" in locs:
+                out["weight"] = [(d.t() @ a).reshape(-1), ((d * d).t() @ (a * a)).reshape(-1)]
+            if "bias" in locs:
+                _accumulate(out, "bias", d)
+            return out
+        a3, d3 = a.reshape(n, -1, a.shape[-1]), d.reshape(n, -1, d.shape[-1])
+        if "bias" in locs:
+            _accumulate(out, "bias", d3.sum(1))
+        if "weight" in locs:  # shared over tokens: per-sample gradients, a chunk at a time
+            step = max(1, _CHUNK_FLOATS // (mod.weight.numel() + a3[0].numel() + d3[0].numel()))
+            for c in range(0, n, step):
+                _accumulate(out, "weight", torch.bmm(d3[c : c + step].transpose(1, 2), a3[c : c + step]))
+        return out
+    if kind == "conv":
+        conv1d = isinstance(mod, torch.nn.Conv1d)
+        if conv1d:  # as a 2-D convolution of height 1
+            a, d = a.unsqueeze(2), d.unsqueeze(2)
+        pad = (0,) * (a.dim() - 2) if isinstance(mod.padding, str) else tuple(mod.padding)
+        ks, dil, st = tuple(mod.kernel_size), tuple(mod.dilation), tuple(mod.stride)
+        if conv1d:
+            pad, ks, dil, st = (0, *pad), (1, *ks), (1, *dil), (1, *st)
+        cout, groups = d.shape[1], mod.groups
+        if "bias" in locs:
+            _accumulate(out, "bias", d.sum((2, 3)))
+        if "weight" not in locs:
+            return out
+        ho, wo = d.shape[2:]
+        kdim = mod.weight[0].numel() * groups
+        # per-sample gradient d_i @ patches_i, a few samples at a time (cache-sized chunks)
+        step = max(1, _CHUNK_FLOATS // (mod.weight.numel() + (kdim + cout) * ho * wo))
+        if groups == 1:
+            # patches in (position, kh, kw, channel) order, read from a channels-last copy
+            dl = d.permute(0, 2, 3, 1).reshape(n, ho * wo, cout)
+            for c in range(0, n, step):
+                ap = F.pad(a[c : c + step].permute(0, 2, 3, 1), (0, 0, pad[1], pad[1], pad[0], pad[0]))
+                ap = ap.contiguous()
+                s = ap.stride()
+                patches = ap.as_strided(
+                    (len(ap), ho, wo, ks[0], ks[1], ap.shape[-1]),
+                    (s[0], st[0] * s[1], st[1] * s[2], dil[0] * s[1], dil[1] * s[2], s[3]),
+                ).reshape(len(ap), ho * wo, kdim)
+                _accumulate(out, "weight", torch.bmm(dl[c : c + step].transpose(1, 2), patches))
+            for m in out["weight"]:  # (cout, kh, kw, cin) -> the weight's (cout, cin, kh, kw)
+                m.copy_(m.reshape(cout, ks[0], ks[1], -1).permute(0, 3, 1, 2).reshape(-1))
+            return out
+        d = d.reshape(n, groups, cout // groups, ho * wo)
+        for c in range(0, n, step):
+            u = F.unfold(a[c : c + step], ks, dilation=dil, padding=pad, stride=st)
+            u = u.reshape(len(u), groups, kdim // groups, -1)
+            _accumulate(out, "weight", torch.matmul(d[c : c + step], u.transpose(-1, -2)))
+        return out
+    # normalisations: weight gradient = sum over positions of d * normalised input
+    if kind == "batchnorm":
+        shape = (1, -1) + (1,) * (a.dim() - 2)
+        xhat = (a - mod.running_mean.reshape(shape)) * torch.rsqrt(mod.running_var.reshape(shape) + mod.eps)
+    elif kind == "layernorm":
+        xhat = F.layer_norm(a, mod.normalized_shape, None, None, mod.eps)
+    else:  # groupnorm
+        xhat = F.group_norm(a, mod.num_groups, None, None, mod.eps)
+
+    def per(t):  # per-sample sum over positions, in the parameter's shape
+        if kind == "layernorm":
+            return t.reshape(n, -1, int(np.prod(mod.normalized_shape))).sum(1)
+        return t.sum(tuple(range(2, t.dim()))) if t.dim() > 2 else t
+
+    if "weight" in locs:
+        _accumulate(out, "weight", per(d * xhat))
+    if "bias" in locs:
+        _accumulate(out, "bias", per(d))
+    return out
+
+
+def _loop_grads(module, names, params, frozen, buffers, xb, yb):
+    """Per-sample gradients, one backward pass per sample (the reference)."""
+    import torch
+    from torch.func import functional_call
+    from torch.nn import functional as F
+
+    plist = [params[n].clone().requires_grad_(True) for n in names]
+    for i in range(len(yb)):
+        pd = dict(zip(names, plist))
+        out = functional_call(module, (pd, frozen, buffers), (xb[i : i + 1],))
+        loss = F.cross_entropy(_logits(out), yb[i : i + 1])
+        yield torch.autograd.grad(loss, plist)
+
+
+def _vmap_fn(module, names, params_all, buffers):
+    """``(params, per_sample)``: vmap(grad) over the parameters ``names``, the others frozen."""
+    from torch.func import functional_call, grad, vmap
+    from torch.nn import functional as F
+
+    sel = set(names)
+    # standard (contiguous) layout: vmap's batching rules for channels-last
+    # convolution weights are much slower on CPU
+    params = {n: params_all[n].contiguous() for n in names}
+    frozen = {n: p for n, p in params_all.items() if n not in sel}
+
+    def loss_one(p, x, t):
+        out = functional_call(module, (p, frozen, buffers), (x.unsqueeze(0),))
+        return F.cross_entropy(_logits(out), t.unsqueeze(0))
+
+    return params, vmap(grad(loss_one), in_dims=(None, 0, 0))
+
+
+def _add_vmap(s1, s2, names, params, per_sample, xb, yb):
+    g = per_sample(params, xb, yb)
+    for n in names:
+        gd = g[n].reshape(len(yb), -1)
+        # float32 within a batch (fast contiguous reduction), float64 across
+        s1[n] += gd.sum(0).double()
+        s2[n] += (gd * gd).sum(0).double()
+
+
+def _hooked_pass(module, plan, fallback, batches, params_all, buffers, s1, s2, n_check=2, rtol=1e-3):
+    """One pass of ``method="auto"``; raises :class:`_Retry` when a hooked layer fails a check.
+
+    Hooked layers: a forward hook keeps the layer input ``a`` and registers a
+    tensor hook on the output (or, for an output that does not require grad
+    yet, adds a zero "probe" tensor to it); the gradient ``d`` of the summed
+    cross-entropy with respect to the output is, row by row, each sample's
+    own output gradient (evaluation mode, no coupling between samples).
+    Parameters are detached, so no batch weight gradient is computed. On the
+    first batch the moments of ``n_check`` samples are compared with
+    per-sample backward passes: a layer that disagrees (samples coupled by
+    batch statistics, its weight also used outside the layer...) or that is
+    not called exactly once is retried with vmap. The hooks are always
+    removed.
+    """
+    import torch
+    from torch.func import functional_call
+    from torch.nn import functional as F
+
+    records = {mod: {} for mod in plan}
+    active = [False]
+
+    def hook(mod, inputs, output):
+        if not active[0]:
+            return None
+        rec = records[mod]
+        rec["count"] = rec.get("count", 0) + 1
+        if rec["count"] > 1 or not isinstance(output, torch.Tensor) or not inputs:
+            return None
+        rec["a"], rec["out"] = inputs[0].detach(), output
+        if output.requires_grad:
+            # fires with the gradient of this version of the output, even if a
+            # later in-place operation (ReLU(inplace=True)) modifies it
+            output.register_hook(lambda g: rec.__setitem__("d", g))
+            return None
+        # output not differentiable yet (first layer): add a zero probe
+        rec["probe"] = torch.zeros_like(output, requires_grad=True)
+        return output + rec["probe"]
+
+    vm = _vmap_fn(module, fallback, params_all, buffers) if fallback else None
+    handles = []
+    try:
+        handles = [mod.register_forward_hook(hook) for mod in plan]
+        for b, (xb, yb) in enumerate(batches):
+            if plan:
+                for rec in records.values():
+                    rec.clear()
+                active[0] = True
+                try:
+                    with torch.enable_grad():
+                        logits = _logits(functional_call(module, (params_all, buffers), (xb,)))
+                        bad = [m for m, rec in records.items() if rec.get("count") != 1 or "a" not in rec]
+                        if bad:
+                            raise _Retry(bad)
+                        loss = F.cross_entropy(logits, yb, reduction="sum")
+                        probes = [rec["probe"] for rec in records.values() if "probe" in rec]
+                        if loss.requires_grad and probes:
+                            # hooked outputs downstream of a probe get their gradient on the way
+                            grads = torch.autograd.grad(loss, probes, allow_unused=True)
+                            for rec, g in zip([r for r in records.values() if "probe" in r], grads):
+                                rec["d"] = g
+                finally:
+                    active[0] = False
+                deltas = []
+                for rec in records.values():
+                    if rec.get("d") is None:  # the loss does not depend on this output
+                        rec["d"] = torch.zeros_like(rec["out"])
+                    deltas.append(rec["d"])
+                if b == 0:
+                    _check_hooked(module, plan, records, deltas, params_all, buffers, xb, yb, n_check, rtol)
+                for (mod, (kind, locs)), rec, d in zip(plan.items(), records.values(), deltas):
+                    for local, (m1, m2) in _layer_moments(kind, mod, locs, rec["a"], d).items():
+                        s1[locs[local]] += m1.double()
+                        s2[locs[local]] += m2.double()
+                for rec in records.values():
+                    rec.clear()
+            if vm is not None:
+                _add_vmap(s1, s2, fallback, *vm, xb, yb)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _check_hooked(module, plan, records, deltas, params_all, buffers, xb, yb, n_check, rtol):
+    import torch
+
+    k = min(n_check, len(yb))
+    names = [name for _, locs in plan.values() for name in locs.values()]
+    frozen = {n: p for n, p in params_all.items() if n not in set(names)}
+    ref1 = {n: 0.0 for n in names}
+    ref2 = {n: 0.0 for n in names}
+    for gs in _loop_grads(module, names, params_all, frozen, buffers, xb[:k], yb[:k]):
+        for n, g in zip(names, gs):
+            g = g.detach().reshape(-1)
+            ref1[n] = ref1[n] + g
+            ref2[n] = ref2[n] + g * g
+    scale = sum(float(torch.as_tensor(v).sum()) for v in ref2.values())
+    atol = 1e-7 * scale**0.5
+    bad = []
+    for (mod, (kind, locs)), rec, d in zip(plan.items(), records.values(), deltas):
+        got = _layer_moments(kind, mod, locs, rec["a"][:k], d[:k])
+        for local, name in locs.items():
+            m1, m2 = got[local]
+            r1, r2 = torch.as_tensor(ref1[name]), torch.as_tensor(ref2[name])
+            tot = float(r2.sum())
+            if (
+                float((m1 - r1).norm()) > rtol * tot**0.5 + atol
+                or float((m2 - r2).abs().sum()) > rtol * tot + atol * atol
+            ):
+                bad.append(mod)
+                break
+    if bad:
+        raise _Retry(bad)
+
+
+def _gradient_moments(net, X, y, layers=None, batch_size=256, method="auto"):
     """Sum and sum of squares (float64) of per-sample loss gradients.
 
     Returns ``(groups, s1, s2, n)`` with ``s1[name]``/``s2[name]`` flat arrays.
     """
     import torch
-    from torch.func import functional_call, grad, vmap
-    from torch.nn import functional as F
 
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}, got {method!r}")
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    _check_method(method)
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     net, X = _unwrap(net, X)
     Xp, yp, to_input, device = _prepare(net, X, y)
@@ -124,42 +448,43 @@ def _gradient_moments(net, X, y, layers=None, batch_size=256, method="vmap"):
     module = net.module_
     groups = _select_layers(module, layers)
     selected = [n for names in groups.values() for n in names]
-    sel = set(selected)
-    # standard (contiguous) layout: vmap's batching rules for channels-last
-    # convolution weights are much slower on CPU
-    params = {n: p.detach().contiguous() for n, p in module.named_parameters() if n in sel}
-    frozen = {n: p.detach() for n, p in module.named_parameters() if n not in sel}
+    params_all = {n: p.detach() for n, p in module.named_parameters()}
     buffers = {n: b.detach() for n, b in module.named_buffers()}
 
-    def logits_of(p, x):
-        out = functional_call(module, (p, frozen, buffers), (x,))
-        return out[0] if isinstance(out, (tuple, list)) else out
+    def batches():
+        for start in range(0, len(Xp), batch_size):
+            xb = to_input(Xp[start : start + batch_size])
+            yield xb, torch.as_tensor(yp[start : start + batch_size], device=device)
 
-    def loss_one(p, x, t):
-        return F.cross_entropy(logits_of(p, x.unsqueeze(0)), t.unsqueeze(0))
+    def zeros():
+        s1 = {n: torch.zeros(params_all[n].numel(), dtype=torch.float64, device=device) for n in selected}
+        return s1, {n: torch.zeros_like(v) for n, v in s1.items()}
 
-    per_sample = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    s1 = {n: torch.zeros(params[n].numel(), dtype=torch.float64, device=device) for n in selected}
-    s2 = {n: torch.zeros_like(s1[n]) for n in selected}
+    s1, s2 = zeros()
     was_training = module.training
     module.eval()  # BatchNorm running statistics, no dropout: per-sample gradients are defined
     try:
-        for start in range(0, len(Xp), batch_size):
-            xb = to_input(Xp[start : start + batch_size])
-            yb = torch.as_tensor(yp[start : start + batch_size], device=device)
-            if method == "vmap":
-                g = per_sample(params, xb, yb)
-                for n in selected:
-                    gd = g[n].reshape(len(yb), -1)
-                    # float32 within a batch (fast contiguous reduction), float64 across
-                    s1[n] += gd.sum(0).double()
-                    s2[n] += (gd * gd).sum(0).double()
-            else:  # reference implementation: one backward pass per sample
-                plist = [params[n].clone().requires_grad_(True) for n in selected]
-                for i in range(len(yb)):
-                    pd = dict(zip(selected, plist))
-                    loss = F.cross_entropy(logits_of(pd, xb[i : i + 1]), yb[i : i + 1])
-                    gs = torch.autograd.grad(loss, plist)
+        if method == "auto":
+            plan = _hook_plan(module, selected)
+            while True:
+                hooked = {name for _, locs in plan.values() for name in locs.values()}
+                fallback = [n for n in selected if n not in hooked]
+                try:
+                    _hooked_pass(module, plan, fallback, batches(), params_all, buffers, s1, s2)
+                    break
+                except _Retry as retry:
+                    plan = {m: v for m, v in plan.items() if m not in retry.modules}
+                    s1, s2 = zeros()
+        elif method == "vmap":
+            params, per_sample = _vmap_fn(module, selected, params_all, buffers)
+            for xb, yb in batches():
+                _add_vmap(s1, s2, selected, params, per_sample, xb, yb)
+        else:  # reference implementation: one backward pass per sample
+            sel = set(selected)
+            params = {n: params_all[n].contiguous() for n in selected}
+            frozen = {n: p for n, p in params_all.items() if n not in sel}
+            for xb, yb in batches():
+                for gs in _loop_grads(module, selected, params, frozen, buffers, xb, yb):
                     for n, gi in zip(selected, gs):
                         gd = gi.reshape(-1).double()
                         s1[n] += gd
@@ -180,16 +505,16 @@ def _element_gsnr(s1, s2, n):
     return r, msq, var
 
 
-def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="vmap", as_frame=False):
+def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="auto", as_frame=False):
     """Per-layer gradient signal-to-noise ratio of a fitted network.
 
     For every trainable parameter ``theta_j`` the per-sample gradients
     ``g_ij`` of the cross-entropy loss on ``(X, y)`` give
     ``GSNR_j = mean_i(g_ij)^2 / var_i(g_ij)`` (unbiased variance); a layer's
-    GSNR is the mean over its parameters. Per-sample gradients are computed
-    with :func:`torch.func.vmap` over :func:`torch.func.grad`, one batch at a
-    time, with the network in evaluation mode (BatchNorm running statistics,
-    no dropout).
+    GSNR is the mean over its parameters. Only the sums ``sum_i g_ij`` and
+    ``sum_i g_ij**2`` are needed; they are computed one batch at a time, with
+    the network in evaluation mode (BatchNorm running statistics, no
+    dropout), summed in float32 within a batch and float64 across batches.
 
     Parameters
     ----------
@@ -205,9 +530,30 @@ def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="vmap
         indices in the order of ``named_parameters``) to include; None for all
         layers with trainable parameters.
     batch_size : int, default=256
-        Samples per vectorised batch (memory: ``batch_size x n_params`` floats).
-    method : {"vmap", "loop"}, default="vmap"
-        ``"loop"`` is the slow reference (one backward pass per sample).
+        Samples per batch (memory with ``"vmap"``: ``batch_size x n_params``
+        floats).
+    method : {"auto", "vmap", "loop"}, default="auto"
+        How the per-sample gradient moments are computed:
+
+        - ``"auto"``: one batched forward and backward pass; forward hooks on
+          ``Linear``, ``Conv1d``/``Conv2d`` (zero padding), ``LayerNorm``,
+          ``GroupNorm`` and ``BatchNorm`` (running statistics) layers keep
+          each layer's input and output gradient, from which the moments
+          follow exactly: for a ``Linear`` layer on ``(n, d)`` inputs
+          ``(delta**2).T @ a**2`` is the sum of squared per-sample
+          gradients (one matrix product); weight-shared layers (convolutions,
+          ``Linear`` on token sequences) build per-sample gradients in small
+          chunks with one batched matrix product. The parameters of any other
+          layer (custom ``Parameter``, embeddings, attention...) are computed
+          with ``"vmap"``. On the first batch the result for two samples is
+          checked against per-sample backward passes; a layer that disagrees
+          (samples coupled by batch statistics, a weight also used outside
+          its layer...) falls back to ``"vmap"``.
+        - ``"vmap"``: :func:`torch.func.vmap` over :func:`torch.func.grad`
+          materialises the per-sample gradients of every parameter.
+        - ``"loop"``: the slow reference, one backward pass per sample.
+
+        All three agree to float32 precision.
     as_frame : bool, default=False
         Return a pandas DataFrame instead of a Bunch.
 
@@ -230,6 +576,9 @@ def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="vmap
     >>> table = layerwise_gsnr(clf, X, y)
     >>> list(table.layer), table.gsnr.shape
     (['linear'], (1,))
+    >>> ref = layerwise_gsnr(clf, X, y, method="loop")  # slow reference
+    >>> bool(np.allclose(table.gsnr, ref.gsnr, rtol=1e-4))
+    True
     """
     groups, s1, s2, n = _gradient_moments(estimator, X, y, layers, batch_size, method)
     rows = {"layer": [], "depth": [], "n_params": [], "gsnr": [], "grad_mean_sq": [], "grad_var": []}
@@ -285,7 +634,7 @@ def _check_aggregate(aggregate):
         raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {aggregate!r}")
 
 
-def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256, method="vmap"):
+def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256, method="auto"):
     """Gradient signal-to-noise ratio of a fitted network on ``(X, y)``; higher is better.
 
     CoRIT relates a high GSNR to a larger critical optimization radius and
@@ -303,9 +652,11 @@ def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256
         How layer GSNRs are reduced: statistics over layers, the first/last
         layer, or ``"pooled"``: the mean over all parameters.
     batch_size : int, default=256
-        Samples per vectorised batch.
-    method : {"vmap", "loop"}, default="vmap"
-        Vectorised per-sample gradients, or the slow reference loop.
+        Samples per batch.
+    method : {"auto", "vmap", "loop"}, default="auto"
+        How per-sample gradient moments are computed (see
+        :func:`layerwise_gsnr`): batched layer rules with a vmap fallback,
+        vmap for every parameter, or the slow reference loop.
 
     Returns
     -------
@@ -321,8 +672,11 @@ def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256
     >>> clf = SAMNetClassifier(LinearProbe, max_epochs=2, random_state=0).fit(X, y)
     >>> gsnr_score(clf, X, y) > 0
     True
+    >>> bool(np.isclose(gsnr_score(clf, X, y), gsnr_score(clf, X, y, method="loop"), rtol=1e-4))
+    True
     """
     _check_aggregate(aggregate)
+    _check_method(method)
     table = layerwise_gsnr(estimator, X, y, layers=layers, batch_size=batch_size, method=method)
     return _aggregate(table, aggregate)
 
@@ -330,23 +684,31 @@ def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256
 class _GSNRScorer:
     """Scorer ``(estimator, X, y) -> GSNR`` (higher is better); see :func:`make_gsnr_scorer`."""
 
-    def __init__(self, layers=None, aggregate="mean", batch_size=256):
+    def __init__(self, layers=None, aggregate="mean", batch_size=256, method="auto"):
         self.layers = layers
         self.aggregate = aggregate
         self.batch_size = batch_size
+        self.method = method
 
     def __call__(self, estimator, X, y=None, sample_weight=None, **kwargs):
         if sample_weight is not None:
             raise ValueError("the GSNR scorer does not support sample_weight")
         return gsnr_score(
-            estimator, X, y, layers=self.layers, aggregate=self.aggregate, batch_size=self.batch_size
+            estimator,
+            X,
+            y,
+            layers=self.layers,
+            aggregate=self.aggregate,
+            batch_size=self.batch_size,
+            method=self.method,
         )
 
     def __repr__(self):
-        return f"make_gsnr_scorer(layers={self.layers!r}, aggregate={self.aggregate!r})"
+        extra = "" if self.method == "auto" else f", method={self.method!r}"
+        return f"make_gsnr_scorer(layers={self.layers!r}, aggregate={self.aggregate!r}{extra})"
 
 
-def make_gsnr_scorer(layers=None, aggregate="mean", batch_size=256):
+def make_gsnr_scorer(layers=None, aggregate="mean", batch_size=256, method="auto"):
     """Make a scikit-learn scorer that returns the held-out GSNR (higher is better).
 
     Use it as ``scoring=`` of :class:`~sklearn.model_selection.GridSearchCV`,
@@ -360,7 +722,10 @@ def make_gsnr_scorer(layers=None, aggregate="mean", batch_size=256):
     aggregate : {"mean", "median", "min", "max", "first", "last", "pooled"}, default="mean"
         Reduction over layers (see :func:`gsnr_score`).
     batch_size : int, default=256
-        Samples per vectorised batch.
+        Samples per batch.
+    method : {"auto", "vmap", "loop"}, default="auto"
+        How per-sample gradient moments are computed (see
+        :func:`layerwise_gsnr`).
 
     Returns
     -------
@@ -372,11 +737,14 @@ def make_gsnr_scorer(layers=None, aggregate="mean", batch_size=256):
     >>> from skforensics.metrics import make_gsnr_scorer
     >>> make_gsnr_scorer(layers=[-1], aggregate="last")
     make_gsnr_scorer(layers=[-1], aggregate='last')
+    >>> make_gsnr_scorer(method="vmap")
+    make_gsnr_scorer(layers=None, aggregate='mean', method='vmap')
     """
     _check_aggregate(aggregate)
+    _check_method(method)
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    return _GSNRScorer(layers=layers, aggregate=aggregate, batch_size=batch_size)
+    return _GSNRScorer(layers=layers, aggregate=aggregate, batch_size=batch_size, method=method)
 
 
 # ----------------------------------------------------------- critical radius
