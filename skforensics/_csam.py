@@ -271,7 +271,9 @@ class _NumpyOps:
 
     @staticmethod
     def gram_w(A, v):
-        return A.T @ (A * v[:, None])
+        # v >= 0: B^T B with B = sqrt(v) A lets BLAS use a symmetric rank-k update
+        B = A * np.sqrt(v)[:, None]
+        return B.T @ B
 
     @staticmethod
     def eye(m):
