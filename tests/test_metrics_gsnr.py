@@ -196,6 +196,10 @@ def test_displays():
     clf = SAMNetClassifier(MLPHead, module__hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
     disp = GSNRProfileDisplay.from_estimator(clf, X, y, label="SAM")
     assert len(disp.layers) == 3 and disp.ax_.get_yscale() == "log"
+    looped = GSNRProfileDisplay.from_estimator(clf, X, y, method="loop", ax=disp.ax_)
+    np.testing.assert_allclose(looped.gsnr, disp.gsnr, rtol=1e-4)
+    plt.close(looped.figure_)
+    disp = GSNRProfileDisplay.from_estimator(clf, X, y, label="SAM")
     disp2 = GSNRProfileDisplay(disp.layers, disp.gsnr / 2).plot(ax=disp.ax_, label="other")
     assert disp2.ax_ is disp.ax_ and len(disp.ax_.get_lines()) == 2
     with pytest.raises(ValueError, match="same length"):

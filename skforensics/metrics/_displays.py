@@ -95,12 +95,19 @@ class GSNRProfileDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, y, *, layers=None, batch_size=256, label=None, ax=None, **kwargs
+        cls, estimator, X, y, *, layers=None, batch_size=256, method="auto", label=None,
+        ax=None, **kwargs
     ):
-        """Compute :func:`~skforensics.metrics.layerwise_gsnr` on ``(X, y)`` and plot it."""
+        """Compute :func:`~skforensics.metrics.layerwise_gsnr` on ``(X, y)`` and plot it.
+
+        ``layers``, ``batch_size`` and ``method`` are passed to
+        :func:`~skforensics.metrics.layerwise_gsnr`; ``label``, ``ax`` and
+        ``**kwargs`` to :meth:`from_table`.
+        """
         from ._gsnr import layerwise_gsnr
 
-        table = layerwise_gsnr(estimator, X, y, layers=layers, batch_size=batch_size)
+        table = layerwise_gsnr(estimator, X, y, layers=layers, batch_size=batch_size,
+                               method=method)
         return cls.from_table(table, label=label, ax=ax, **kwargs)
 
 
