@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -67,25 +68,38 @@ def build_clip_visual(model_name, pretrained, random_state=None, load_weights=Tr
     has_schema = model_name.startswith(("hf-hub:", "local-dir:"))
     if isinstance(pretrained, os.PathLike):
         pretrained = os.fspath(pretrained)
+    from ._hub import offline_unless_reachable
+
+    from_hub = load_weights and (
+        model_name.startswith("hf-hub:")
+        or (not has_schema and isinstance(pretrained, str) and not os.path.isfile(pretrained))
+    )
     logger = logging.getLogger()
     old_level = logger.level
+    offline = False
     try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed_from_random_state(random_state))
-            logger.setLevel(logging.ERROR)  # open_clip logs "initialized randomly"
-            model = open_clip.create_model(
-                model_name,
-                pretrained=None if has_schema or not load_weights else pretrained,
-                load_weights=load_weights,
-            )
+        with contextlib.ExitStack() as stack:
+            if from_hub:  # no minute of retries on an air-gapped machine
+                offline = stack.enter_context(offline_unless_reachable())
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed_from_random_state(random_state))
+                logger.setLevel(logging.ERROR)  # open_clip logs "initialized randomly"
+                model = open_clip.create_model(
+                    model_name,
+                    pretrained=None if has_schema or not load_weights else pretrained,
+                    load_weights=load_weights,
+                )
     except Exception as exc:
         src = model_name if has_schema else f"{model_name!r} with pretrained={pretrained!r}"
         if pretrained is None and not has_schema and "not found" in str(exc).lower():
             raise ValueError(
                 f"Unknown open_clip model_name {model_name!r}; see open_clip.list_models()"
             ) from exc
+        why = (" The Hugging Face hub cannot be reached from this machine and the weights "
+               "are not in the local cache." if offline else "")
         raise RuntimeError(
-            f"Could not build the CLIP model {src}: {exc}. Pretrained weights cannot be "
+            f"Could not build the CLIP model {src}: {str(exc).rstrip('.')}.{why} "
+            "Pretrained weights cannot be "
             "downloaded without network access: pass a local checkpoint path as "
             "`pretrained`, a 'local-dir:' model_name, or pretrained=None for random weights."
         ) from exc
@@ -417,8 +431,6 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ transform
     def _autocast(self):
-        import contextlib
-
         import torch
 
         if self.precision == "fp32":

@@ -223,7 +223,11 @@ def _load_components(source, device, need_text):
 
     source = os.fspath(source)
     local = os.path.isdir(source)
-    offline = local or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    from ._hub import hub_unreachable
+
+    unreachable = not local and hub_unreachable()  # no minute of retries when air-gapped
+    offline = (local or unreachable
+               or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"))
     half = torch.device(device).type == "cuda"
 
     def _load(cls, sub, **kw):
@@ -245,6 +249,8 @@ def _load_components(source, device, need_text):
         }
     except Exception as exc:
         where = "folder" if local else "Hugging Face hub id (looked up in the local cache first)"
+        if unreachable:
+            where += ", the hub being unreachable from this machine,"
         raise OSError(
             f"MultiScaleStyleRetrospection could not load the latent-diffusion weights from "
             f"{where} {source!r}: {type(exc).__name__}: {exc}. diffusion= needs a Stable "
