@@ -245,7 +245,11 @@ def _parser():
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def common(sp):
-        sp.add_argument("-v", "--verbose", action="store_true", help="progress bars and details")
+        g = sp.add_mutually_exclusive_group()
+        g.add_argument("-v", "--verbose", action="store_const", const=True, default=None,
+                       help="progress bars and details (default when run in a terminal)")
+        g.add_argument("-q", "--quiet", action="store_const", const=False, dest="verbose",
+                       help="no progress bars")
 
     sp = sub.add_parser("pipelines", help="list the named pipelines",
                         description="List the named pipelines that 'train' accepts.")
@@ -305,6 +309,8 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "verbose", False) is None:  # progress bars when a person is watching
+        args.verbose = sys.stderr.isatty()
     try:
         return args.func(args)
     except (FileNotFoundError, ValueError) as exc:

@@ -2,10 +2,12 @@ import csv
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 import pytest
 
+from skforensics import cli
 from skforensics.cli import main
 
 
@@ -91,3 +93,19 @@ def test_train_evaluate_scan(small_csv, capsys):
         rows = list(csv.DictReader(f))
     assert [r["verdict"][:5] for r in rows] == ["error", lines[1].split("\t")[2]]
     assert 0 <= float(rows[1]["prob_fake"]) <= 1
+
+
+@pytest.mark.parametrize("flags, tty, shown", [([], True, True), ([], False, False),
+                                               (["-q"], True, False), (["-v"], False, True)])
+def test_progress_default_follows_the_terminal(small_csv, monkeypatch, flags, tty, shown):
+    seen = {}
+
+    def fake_load(path, verbose):
+        seen["verbose"] = verbose
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(cli, "_load_data", fake_load)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
+    assert main(["train", "--data", small_csv["test"], "--pipeline", "spectral-logreg",
+                 "--out", "unused.skf", *flags]) == 2
+    assert seen["verbose"] is shown
