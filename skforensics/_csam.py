@@ -634,9 +634,18 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         ``tol`` (Algorithm 1, step 4).
     class_weight : dict, "balanced" or None, default=None
         Weights of the classes, multiplied into ``sample_weight``.
+    calibration_cv : int or None, default=None
+        Where the temperature of :meth:`predict_proba` is fitted.  ``None``:
+        on the training margins (no extra cost; over-confident when the model
+        over-fits, e.g. a small ``lam`` on few samples).  An int ``k``: on
+        out-of-fold margins of ``k`` extra fits on stratified folds (about
+        ``k`` times the fit cost), which keeps probabilities calibrated on
+        unseen images.  The returned model is always the one fitted on all
+        the data.
     random_state : int, RandomState instance or None, default=None
-        Only used to sub-sample rows when placing quantile knots on more than
-        20 000 samples.  The solver itself is deterministic.
+        Used to sub-sample rows when placing quantile knots on more than
+        20 000 samples and to shuffle the ``calibration_cv`` folds.  The
+        solver itself is deterministic.
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"`` (CUDA when available).
         Resolved into ``device_`` during ``fit``.
@@ -727,6 +736,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         "admm_max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
+        "calibration_cv": [Interval(numbers.Integral, 2, None, closed="left"), None],
         "random_state": ["random_state"],
         "device": [str],
         "backend": [StrOptions({"auto", "numpy", "torch"})],
@@ -746,6 +756,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         admm_max_iter=200,
         tol=1e-4,
         class_weight=None,
+        calibration_cv=None,
         random_state=None,
         device="cpu",
         backend="auto",
@@ -762,6 +773,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.admm_max_iter = admm_max_iter
         self.tol = tol
         self.class_weight = class_weight
+        self.calibration_cv = calibration_cv
         self.random_state = random_state
         self.device = device
         self.backend = backend
@@ -942,11 +954,36 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         norms = np.linalg.norm(coef, axis=2)
         self.support_ = np.any(norms > 0, axis=0)
         self.feature_importances_ = norms.mean(axis=0)
-        # temperature-only Platt scaling on the training margins
+        # temperature-only Platt scaling on the training (or out-of-fold) margins
         del Phi
         margins = margins[0] if n_problems == 1 else np.column_stack(margins)
+        if self.calibration_cv is not None:
+            margins = self._out_of_fold_margins(X, y_ind, sw, random_state)
         self.prob_scale_ = self._fit_temperature(margins, y_ind, sw)
         return self
+
+    def _out_of_fold_margins(self, X, y_ind, sw, random_state):
+        from sklearn.base import clone
+        from sklearn.model_selection import StratifiedKFold
+
+        k = self.calibration_cv
+        counts = np.bincount(y_ind[sw > 0], minlength=self.classes_.size)
+        if counts.min() < k:
+            raise ValueError(
+                f"calibration_cv={k} needs at least {k} samples of every class (with non-zero "
+                f"sample_weight); class {self.classes_[np.argmin(counts)]!r} has "
+                f"{counts.min()}. Use a smaller calibration_cv or None."
+            )
+        # class weights are already in sw; the fold models must not apply them again
+        fold_model = clone(self).set_params(calibration_cv=None, class_weight=None, verbose=False,
+                                            random_state=random_state.randint(2**31 - 1))
+        folds = StratifiedKFold(k, shuffle=True, random_state=random_state.randint(2**31 - 1))
+        out = np.zeros((X.shape[0], 1 if self.classes_.size == 2 else self.classes_.size))
+        labels = np.arange(self.classes_.size)
+        for train, test in folds.split(X, y_ind):
+            m = fold_model.fit(X[train], labels[y_ind[train]], sample_weight=sw[train])
+            out[test] = m.decision_function(X[test]).reshape(test.size, -1)
+        return out[:, 0] if out.shape[1] == 1 else out
 
     def _get_ops(self):
         if self.backend == "numpy" and self.device not in ("cpu", "auto"):

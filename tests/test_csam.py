@@ -250,6 +250,30 @@ def test_platt_calibration_is_sensible():
         assert m.sum() > 500 and abs(yt[m].mean() - p[m].mean()) < 0.05
 
 
+def test_calibration_cv_tames_overfitted_probabilities():
+    # 200 samples, 60 features, 10% flipped labels, small lam: the model over-fits and
+    # a temperature fitted on its training margins is over-confident on new data
+    from sklearn.metrics import log_loss
+
+    X, _, y_noisy = make_additive(200, 60, seed=0, flip=0.1)
+    Xt, yt, _ = make_additive(3000, 60, seed=100)
+    train_t = CorrentropySparseAdditiveClassifier(lam=1e-3, random_state=0).fit(X, y_noisy)
+    oof_t = CorrentropySparseAdditiveClassifier(lam=1e-3, random_state=0,
+                                                calibration_cv=3).fit(X, y_noisy)
+    # the same model, only the temperature differs
+    np.testing.assert_array_equal(oof_t.coef_, train_t.coef_)
+    np.testing.assert_array_equal(oof_t.predict(Xt), train_t.predict(Xt))
+    assert oof_t.prob_scale_ < train_t.prob_scale_ / 2
+    assert log_loss(yt, oof_t.predict_proba(Xt)) < 0.75 * log_loss(yt, train_t.predict_proba(Xt))
+    # multi-class with string labels and class weights
+    y3 = np.array(["a", "b", "c"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    clf = CorrentropySparseAdditiveClassifier(lam=1e-2, calibration_cv=2, class_weight="balanced",
+                                              random_state=0).fit(X, y3)
+    assert clf.predict_proba(X).shape == (200, 3) and np.isfinite(clf.prob_scale_)
+    with pytest.raises(ValueError, match="calibration_cv=5 needs at least 5 samples"):
+        CorrentropySparseAdditiveClassifier(calibration_cv=5).fit(X[:12], np.r_[[0] * 9, [1] * 3])
+
+
 def test_robustness_inputs():
     rng = np.random.RandomState(0)
     X, y, _ = make_additive(300, 6, seed=11)
