@@ -12,8 +12,8 @@
   LogisticRegression or CorrentropySparseAdditiveClassifier (the
   ``spectral-logreg`` and ``spectral-csam`` pipelines),
 
-on diffusiondb_coco (600 images, 512x512) and a CIFAKE subset (2 x 1000,
-32x32), then :func:`robustness_report` of ``spectral-logreg`` and of the
+on diffusiondb_coco (600 images, 512x512) and a CIFAKE subset (2 x 3000
+by default, 32x32), then :func:`robustness_report` of ``spectral-logreg`` and of the
 baseline trained on half of diffusiondb_coco and tested on the other half,
 clean and perturbed. Features are computed once per image set (the
 extractors are stateless), the classifiers are cross-validated on them.
@@ -131,6 +131,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DEFAULT_DATA, help="shared data folder (MANIFEST.csv)")
     ap.add_argument("--quick", action="store_true", help="smaller CIFAKE subset, 2 perturbations")
+    ap.add_argument("--cifake-per-class", type=int, default=3000,
+                    help="CIFAKE images per class (the set has 10000 of each)")
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_weightfree.json"))
     args = ap.parse_args()
@@ -143,7 +145,7 @@ def main():
         "machine": {"cpus": os.cpu_count(), "note": "shared CPU, timings are noisy"},
         "sets": {},
     }
-    sets = [("diffusiondb_coco", None), ("cifake", 250 if args.quick else 1000)]
+    sets = [("diffusiondb_coco", None), ("cifake", 250 if args.quick else args.cifake_per_class)]
     for name, n in sets:
         paths, y = load_set(args.data, name, n)
         print(f"{name}: {len(y)} images", flush=True)
