@@ -15,7 +15,9 @@
 on diffusiondb_coco (600 images, 512x512) and a CIFAKE subset (2 x 3000
 by default, 32x32), then :func:`robustness_report` of ``spectral-logreg`` and of the
 baseline trained on half of diffusiondb_coco and tested on the other half,
-clean and perturbed. Features are computed once per image set (the
+clean and perturbed, and of ``spectral-logreg`` trained on that half plus one
+:class:`~skforensics.perturbations.RandomPerturbation` copy of it (training-time
+augmentation). Features are computed once per image set (the
 extractors are stateless), the classifiers are cross-validated on them.
 
 Run: ``python benchmarks/bench_weightfree.py [--data DIR] [--quick]``.
@@ -40,6 +42,7 @@ import skforensics
 from skforensics._pipelines import make_named_pipeline
 from skforensics.features import ResidualFeatureExtractor, SpectralFeatureExtractor
 from skforensics.model_selection import default_perturbations, robustness_report
+from skforensics.perturbations import RandomPerturbation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_DATA = os.environ.get(
@@ -118,12 +121,22 @@ def bench_robustness(paths, y, n_jobs, quick):
     if quick:
         perts = {k: perts[k] for k in ("jpeg_q75", "blur_sigma1")}
     out = {}
-    for name in ("spectral-logreg", "radial-logreg"):
-        clf = make_named_pipeline(name, n_jobs=n_jobs).fit(Xtr, ytr)
+    # training-time augmentation: every training image once clean and once with a random
+    # JPEG / blur / down-scaling (RandomPerturbation's default menu)
+    Xaug = list(Xtr) + list(RandomPerturbation(random_state=0).transform(Xtr))  # paths + arrays
+    yaug = np.r_[ytr, ytr]
+    for name, how in (("spectral-logreg", "clean"), ("radial-logreg", "clean"),
+                      ("spectral-logreg", "augmented")):
+        if how == "clean":
+            clf = make_named_pipeline(name, n_jobs=n_jobs).fit(Xtr, ytr)
+        else:
+            clf = make_named_pipeline(name, n_jobs=n_jobs).fit(Xaug, yaug)
         rep = robustness_report(clf, Xte, yte, perts)
-        print(f"robustness of {name} (trained on {len(ytr)} clean images, tested on {len(yte)}):")
+        trained = (f"{len(ytr)} clean images" if how == "clean"
+                   else f"{len(ytr)} clean images + {len(ytr)} randomly perturbed copies")
+        print(f"robustness of {name} (trained on {trained}, tested on {len(yte)}):")
         print(rep)
-        out[name] = rep.to_dict("records")
+        out[name if how == "clean" else f"{name}+augmented"] = rep.to_dict("records")
     return out
 
 

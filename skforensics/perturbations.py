@@ -26,7 +26,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
 
-__all__ = ["GaussianBlur", "JPEGCompression", "RandomCrop", "Resize"]
+__all__ = ["GaussianBlur", "JPEGCompression", "RandomCrop", "RandomPerturbation", "Resize"]
 
 
 class _PerturbationBase(TransformerMixin, BaseEstimator):
@@ -274,3 +274,78 @@ class RandomCrop(_PerturbationBase):
         top = rng.randint(0, h - ch + 1)
         left = rng.randint(0, w - cw + 1)
         return img[top : top + ch, left : left + cw].copy()
+
+
+def _default_augmentations():
+    return [
+        JPEGCompression(quality=q) for q in (50, 70, 90)
+    ] + [GaussianBlur(sigma=s) for s in (0.5, 1.0, 2.0)] + [Resize(scale=s) for s in (0.5, 0.75)]
+
+
+class RandomPerturbation(_PerturbationBase):
+    """Apply one randomly chosen perturbation to each image (training augmentation).
+
+    The robustness protocol perturbs *test* images; this transformer is for
+    the other side: augmenting a *training* set so that the detector sees
+    compressed, blurred and rescaled images during ``fit`` (the blur + JPEG
+    augmentation of Wang et al. 2020).  Use it on the data, not inside a
+    pipeline (a pipeline would also perturb the images at predict time)::
+
+        X_aug = RandomPerturbation(random_state=0).transform(X_train)
+        detector.fit(list(X_train) + list(X_aug), np.r_[y_train, y_train])
+
+    Parameters
+    ----------
+    perturbations : list of perturbation transformers, default=None
+        Candidates, drawn uniformly for every image.  ``None``:
+        ``JPEGCompression`` at quality 50, 70, 90, ``GaussianBlur`` with sigma
+        0.5, 1, 2 and ``Resize`` by 0.5 and 0.75.
+    p : float, default=1.0
+        Probability that an image is perturbed at all (otherwise it is
+        returned unchanged).
+    random_state : int, RandomState instance or None, default=None
+        Draws of the perturbations (and of random crops); an int gives the
+        same draws at every call.
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise or are passed through.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import GaussianBlur, JPEGCompression, RandomPerturbation
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> aug = RandomPerturbation([JPEGCompression(60), GaussianBlur(1.0)], random_state=0)
+    >>> aug.transform(X).shape
+    (4, 32, 32, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "perturbations": [list, tuple, None],
+        "p": [Interval(Real, 0, 1, closed="both")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, perturbations=None, *, p=1.0, random_state=None, on_error="raise"):
+        self.perturbations = perturbations
+        self.p = p
+        self.random_state = random_state
+        self.on_error = on_error
+
+    def _candidates(self):
+        cands = _default_augmentations() if self.perturbations is None else list(self.perturbations)
+        if not cands or not all(isinstance(c, _PerturbationBase) for c in cands):
+            raise ValueError(
+                "perturbations must be a non-empty list of skforensics.perturbations "
+                f"transformers (JPEGCompression, Resize, GaussianBlur, RandomCrop); got "
+                f"{self.perturbations!r}"
+            )
+        for c in cands:
+            c._validate_params()
+        return cands
+
+    def _apply(self, img, rng):
+        cands = self._candidates()
+        if rng.uniform() >= self.p:
+            return img.copy()
+        return cands[rng.randint(len(cands))]._apply(img, rng)

@@ -22,7 +22,13 @@ from skforensics import (
 )
 from skforensics.datasets import load_sample_images
 from skforensics.features import ResidualFeatureExtractor, SpectralFeatureExtractor
-from skforensics.perturbations import GaussianBlur, JPEGCompression, RandomCrop, Resize
+from skforensics.perturbations import (
+    GaussianBlur,
+    JPEGCompression,
+    RandomCrop,
+    RandomPerturbation,
+    Resize,
+)
 
 TWO_D_ESTIMATORS = [CorrentropySparseAdditiveClassifier(max_iter=10, admm_max_iter=50)]
 
@@ -54,6 +60,7 @@ IMAGE_TRANSFORMERS = [
     Resize(scale=0.5),
     GaussianBlur(sigma=1.0),
     RandomCrop(size=16, random_state=0),
+    RandomPerturbation([JPEGCompression(60), GaussianBlur(1.0)], random_state=0),
 ]
 
 

@@ -6,9 +6,16 @@ from sklearn.base import clone
 
 from skforensics import ImageLoadError, SkippedImageWarning
 from skforensics.datasets import load_sample_images
-from skforensics.perturbations import GaussianBlur, JPEGCompression, RandomCrop, Resize
+from skforensics.perturbations import (
+    GaussianBlur,
+    JPEGCompression,
+    RandomCrop,
+    RandomPerturbation,
+    Resize,
+)
 
-ALL = [JPEGCompression(50), Resize(0.5), GaussianBlur(1.5), RandomCrop(16, random_state=0)]
+ALL = [JPEGCompression(50), Resize(0.5), GaussianBlur(1.5), RandomCrop(16, random_state=0),
+       RandomPerturbation([JPEGCompression(50), GaussianBlur(1.5)], random_state=0)]
 
 
 def _images(n=3, size=40, seed=0):
@@ -21,7 +28,9 @@ def _images(n=3, size=40, seed=0):
 def test_clone_pickle_params_and_dtype(est):
     X = _images()
     c = clone(est)
-    assert c.get_params() == est.get_params()
+    # nested perturbations are cloned, so compare their parameters through repr
+    assert {k: repr(v) for k, v in c.get_params().items()} == {
+        k: repr(v) for k, v in est.get_params().items()}
     out = est.fit(X).transform(X)
     assert out.dtype == np.uint8 and out.ndim == 4 and out.shape[-1] == 3
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), out)
@@ -83,3 +92,23 @@ def test_bad_params_and_on_error(tmp_path):
     with pytest.warns(SkippedImageWarning):
         out = JPEGCompression(on_error="skip").transform([good, str(bad)])
     assert isinstance(out, list) and out[1] == str(bad) and out[0].shape == (32, 32, 3)
+
+
+def test_random_perturbation_draws_from_its_candidates():
+    X = _images(n=12)
+    cands = [JPEGCompression(40), GaussianBlur(2.0)]
+    out = RandomPerturbation(cands, random_state=1).transform(X)
+    singles = [c.transform(X) for c in cands]
+    which = [next(k for k, s in enumerate(singles) if np.array_equal(out[i], s[i]))
+             for i in range(len(X))]
+    assert set(which) == {0, 1}  # both drawn, every output is one of them
+    np.testing.assert_array_equal(RandomPerturbation(cands, random_state=1).transform(X), out)
+    assert not np.array_equal(RandomPerturbation(cands, random_state=2).transform(X), out)
+    # p=0: identity; the default menu changes the images and keeps (or rescales) them
+    np.testing.assert_array_equal(RandomPerturbation(cands, p=0.0).transform(X), X)
+    default = RandomPerturbation(random_state=0).transform(X)
+    assert len(default) == len(X) and all(a.dtype == np.uint8 for a in default)
+    with pytest.raises(ValueError, match="non-empty list"):
+        RandomPerturbation([], random_state=0).transform(X)
+    with pytest.raises(ValueError, match="non-empty list"):
+        RandomPerturbation(["jpeg"]).transform(X)
