@@ -907,6 +907,15 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
                 "CorrentropySparseAdditiveClassifier needs samples of at least two classes "
                 f"(with non-zero sample_weight); got 1 class: {self.classes_[present].tolist()}"
             )
+        if self.calibration_cv is not None:  # checked before the (costly) fit
+            counts = np.bincount(y_ind[sw > 0], minlength=self.classes_.size)
+            if counts.min() < self.calibration_cv:
+                raise ValueError(
+                    f"calibration_cv={self.calibration_cv} needs at least "
+                    f"{self.calibration_cv} samples of every class (with non-zero "
+                    f"sample_weight); class {self.classes_[np.argmin(counts)]!r} has "
+                    f"{counts.min()}. Use a smaller calibration_cv or None."
+                )
         if self.class_weight is not None:
             cw = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
             sw = sw * cw[y_ind]
@@ -967,21 +976,13 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import StratifiedKFold
 
         k = self.calibration_cv
-        counts = np.bincount(y_ind[sw > 0], minlength=self.classes_.size)
-        if counts.min() < k:
-            raise ValueError(
-                f"calibration_cv={k} needs at least {k} samples of every class (with non-zero "
-                f"sample_weight); class {self.classes_[np.argmin(counts)]!r} has "
-                f"{counts.min()}. Use a smaller calibration_cv or None."
-            )
         # class weights are already in sw; the fold models must not apply them again
         fold_model = clone(self).set_params(calibration_cv=None, class_weight=None, verbose=False,
                                             random_state=random_state.randint(2**31 - 1))
         folds = StratifiedKFold(k, shuffle=True, random_state=random_state.randint(2**31 - 1))
         out = np.zeros((X.shape[0], 1 if self.classes_.size == 2 else self.classes_.size))
-        labels = np.arange(self.classes_.size)
         for train, test in folds.split(X, y_ind):
-            m = fold_model.fit(X[train], labels[y_ind[train]], sample_weight=sw[train])
+            m = fold_model.fit(X[train], y_ind[train], sample_weight=sw[train])
             out[test] = m.decision_function(X[test]).reshape(test.size, -1)
         return out[:, 0] if out.shape[1] == 1 else out
 
