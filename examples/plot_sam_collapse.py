@@ -27,8 +27,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from skforensics._image_io import load_images
-from skforensics.datasets import load_sample_images
+from skforensics.datasets import load_images, load_sample_images
 from skforensics.metrics import (
     GSNRProfileDisplay,
     RadiusSweepDisplay,

@@ -362,10 +362,36 @@ def check_images(X, *, allow_multiview=True, name="X"):
 
 
 def load_images(X, on_error="raise"):
-    """Decode all of ``X`` into a list of ``(H, W, 3)`` uint8 arrays.
+    """Decode images into a list of ``(H, W, 3)`` uint8 RGB arrays.
 
-    Multi-view samples come back as lists of arrays. With ``on_error="skip"``
-    unreadable images come back as ``None`` and a warning lists them.
+    The same decoding every skforensics estimator applies to its input: file
+    paths, ``os.PathLike``, PIL images or uint8 arrays; grey, palette, RGBA,
+    CMYK and 16-bit images are converted to 8-bit RGB and the EXIF orientation
+    is applied.
+
+    Parameters
+    ----------
+    X : list of paths, PIL images or uint8 arrays, or uint8 ndarray
+        Images, or multi-view samples (lists of images, or an
+        ``(n, V, H, W, 3)`` array).
+    on_error : {"raise", "skip"}, default="raise"
+        ``"raise"``: an unreadable image raises
+        :class:`~skforensics.ImageLoadError` naming the file and its index.
+        ``"skip"``: it comes back as ``None`` and one
+        :class:`~skforensics.SkippedImageWarning` lists all of them.
+
+    Returns
+    -------
+    images : list
+        One ``(H, W, 3)`` uint8 array per sample (a list of arrays for
+        multi-view samples). Sizes may differ between images.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_images, load_sample_images
+    >>> images = load_images(load_sample_images("cifake").paths[:3])
+    >>> len(images), images[0].shape, images[0].dtype
+    (3, (32, 32, 3), dtype('uint8'))
     """
     if on_error not in _ON_ERROR:
         raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
