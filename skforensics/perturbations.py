@@ -72,6 +72,7 @@ class _PerturbationBase(TransformerMixin, BaseEstimator):
         self._validate_params()
         coll = check_images(X)
         rng = check_random_state(getattr(self, "random_state", None))
+        apply = self._image_function()
         out, failed = [], []
         for i in range(len(coll)):
             views = []
@@ -82,7 +83,7 @@ class _PerturbationBase(TransformerMixin, BaseEstimator):
                     src = coll.items[i] if coll.array is None else None
                     views.append(src[v] if coll.n_views > 1 else src)
                 else:
-                    views.append(self._apply(img, rng))
+                    views.append(apply(img, rng))
             out.append(views if coll.n_views > 1 else views[0])
         warn_failed(failed)
         if failed:
@@ -91,6 +92,10 @@ class _PerturbationBase(TransformerMixin, BaseEstimator):
         if len(shapes) == 1:
             return np.stack([np.stack(s) if coll.n_views > 1 else s for s in out])
         return out
+
+    def _image_function(self):
+        """``(img, rng) -> img`` applied to every image; set-up done once per call."""
+        return self._apply
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -344,8 +349,12 @@ class RandomPerturbation(_PerturbationBase):
             c._validate_params()
         return cands
 
-    def _apply(self, img, rng):
-        cands = self._candidates()
-        if rng.uniform() >= self.p:
-            return img.copy()
-        return cands[rng.randint(len(cands))]._apply(img, rng)
+    def _image_function(self):
+        cands = self._candidates()  # built and validated once, before any image is decoded
+
+        def apply(img, rng):
+            if rng.uniform() >= self.p:
+                return img.copy()
+            return cands[rng.randint(len(cands))]._apply(img, rng)
+
+        return apply
