@@ -54,3 +54,14 @@ def cifake_small():
 @pytest.fixture(scope="session")
 def tiny_clip_name():
     return TINY_CLIP
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module of tiny networks (synchronisation costs more than it saves)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

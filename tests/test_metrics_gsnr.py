@@ -23,13 +23,7 @@ from skforensics.metrics import (  # noqa: E402
 from skforensics.neural import LinearProbe, MLPHead, SAMNetClassifier, SmallForensicCNN  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # tiny networks: thread synchronisation costs more than it saves on a busy CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blobs(n=60, d=4, seed=0):

@@ -24,13 +24,7 @@ from skforensics.optim import GRACE, SAM  # noqa: E402
 TINY_CNN = dict(module__widths=(4, 8), module__dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # tiny networks: thread synchronisation costs more than it saves on a busy CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _blobs(n=80, d=5, seed=0):

@@ -9,13 +9,7 @@ torch = pytest.importorskip("torch")
 from skforensics.optim import GRACE, SAM, frozen_bn_stats  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # tiny networks: thread synchronisation costs more than it saves on a busy CPU
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _quadratic(dim=5, seed=0):
