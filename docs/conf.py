@@ -19,7 +19,15 @@ extensions = [
     "sphinx.ext.intersphinx",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",
 ]
+# figures in the user guide are generated at build time by ``.. plot::`` blocks
+plot_include_source = True
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 90)]
+plot_rcparams = {"figure.autolayout": True}
+plot_pre_code = "import numpy as np\nimport matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
 autosummary_generate = True
 # sklearn's generated metadata-routing setters and inherited ``score`` point into
 # sklearn's own docs, which are not reachable offline
