@@ -1,18 +1,264 @@
-"""Load labelled forensic image folders and CSV manifests."""
+"""Load labelled forensic image folders and CSV manifests; list image files."""
 
 from __future__ import annotations
 
 import csv
 import os
+import stat
+import sys
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["IMAGE_EXTENSIONS", "load_image_folder"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageListing", "list_images", "load_image_folder"]
 
-#: File extensions (lower case) treated as images when walking a folder.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# formats Pillow can identify but not decode without an external handler or tool
+_IDENTIFY_ONLY = {"MPEG"}
+# formats whose decoder is an optional compiled feature of Pillow
+_FORMAT_FEATURES = {"WEBP": "webp", "AVIF": "avif", "JPEG2000": "jpg_2000", "JPEG": "jpg"}
+
+
+def _decodable_extensions():
+    """Lower-case extensions of every format the installed Pillow can decode."""
+    from PIL import EpsImagePlugin, Image, ImageFile, features
+
+    Image.init()
+    formats = set()
+    for fmt, (factory, _accept) in Image.OPEN.items():
+        if fmt in _IDENTIFY_ONLY:
+            continue
+        if isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile):
+            continue  # GRIB, BUFR, HDF5, WMF: need a handler registered by the user
+        if fmt == "EPS" and not EpsImagePlugin.has_ghostscript():
+            continue
+        feature = _FORMAT_FEATURES.get(fmt)
+        if feature is not None and not features.check(feature):
+            continue
+        formats.add(fmt)
+    exts = {e.lower() for e, f in Image.registered_extensions().items() if f in formats}
+    return tuple(sorted(exts))
+
+
+#: File extensions (lower case, with the dot) of every image format the installed
+#: Pillow decodes, e.g. ``.jpg``, ``.jfif``, ``.png``, ``.apng``, ``.gif``,
+#: ``.webp``, ``.avif``, ``.tif``, ``.bmp``, ``.jp2``. Folder walks
+#: (:func:`list_images`, :func:`load_image_folder`) take files with these
+#: extensions, compared case-insensitively.
+IMAGE_EXTENSIONS = _decodable_extensions()
+
+
+def _has_image_ext(name):
+    return os.path.splitext(name)[1].lower() in _EXT_SET
+
+
+_EXT_SET = frozenset(IMAGE_EXTENSIONS)
+
+
+class ImageListing(NamedTuple):
+    """The result of :func:`list_images`.
+
+    A named tuple: ``paths, unsupported, errors = list_images(...)``.
+
+    Attributes
+    ----------
+    paths : list of str
+        The image files to read, each once, in a stable order.
+    unsupported : list of (str, str)
+        ``(path, reason)`` for files found in a folder whose extension is not an
+        image format the installed Pillow decodes. Not an error: a folder of
+        photos may hold other files, but they are never dropped silently.
+    errors : list of (str, str)
+        ``(path, reason)`` for what could not be listed or can never be read:
+        a folder that cannot be listed (e.g. permission denied), a broken
+        symbolic link, a FIFO, socket or device file found in a folder.
+    """
+
+    paths: list
+    unsupported: list
+    errors: list
+
+
+def _stat_key(st):
+    return (st.st_dev, st.st_ino)
+
+
+def _walk(root, recursive, seen_dirs, errors):
+    """Yield ``(dirpath, file names, sub-folder paths)`` of ``root`` and below.
+
+    Symbolic links to folders are followed; a folder already visited (same
+    ``(st_dev, st_ino)``, e.g. a link back to a parent) is not entered again.
+    Names are sorted, files before sub-folders, so the order is stable.
+    """
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        try:
+            st = os.stat(d)
+        except OSError as exc:
+            errors.append((d, f"cannot read folder: {exc.strerror or exc}"))
+            continue
+        key = _stat_key(st)
+        if key in seen_dirs:
+            continue  # symlink loop or a folder reached twice
+        seen_dirs.add(key)
+        try:
+            with os.scandir(d) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except PermissionError:
+            errors.append((d, "permission denied: the folder cannot be listed"))
+            continue
+        except OSError as exc:
+            errors.append((d, f"the folder cannot be listed: {exc.strerror or exc}"))
+            continue
+        files, subdirs = [], []
+        for e in entries:
+            try:
+                is_dir = e.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(e.path)
+            else:
+                files.append(e.name)
+        yield d, files, subdirs
+        if recursive:
+            stack.extend(reversed(subdirs))
+
+
+def _classify_file(path):
+    """``None`` if ``path`` is a regular file (links followed), else the reason it is not."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return "broken symbolic link"
+        return "file does not exist"
+    except PermissionError:
+        return "permission denied"
+    except OSError as exc:
+        return f"cannot read file: {exc.strerror or exc}"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    if stat.S_ISFIFO(st.st_mode):
+        return "not a regular file (a FIFO / named pipe)"
+    if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+        return "not a regular file (a device)"
+    if stat.S_ISSOCK(st.st_mode):
+        return "not a regular file (a socket)"
+    return "not a regular file"
+
+
+def _dedup_key(path):
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return os.path.abspath(path)
+
+
+def _read_path_list(stream):
+    """Non-empty, stripped lines of ``stream`` (a list of paths, one per line)."""
+    out = []
+    for line in stream:
+        line = line.rstrip("\r\n")
+        if line.strip():
+            out.append(line.strip())
+    return out
+
+
+def list_images(paths, *, recursive=True, stdin=None):
+    """List the image files named by ``paths``, walking folders.
+
+    Each argument is a file, a folder or ``"-"``:
+
+    * a **file** is listed as given, whatever its extension (the decoder
+      identifies the format from the content; a missing or unreadable file
+      is reported by the decoder when it is read, naming the file);
+    * a **folder** is walked (recursively by default, following symbolic links
+      to folders with protection against loops) and every file whose extension
+      is in :data:`IMAGE_EXTENSIONS` (case-insensitive) is listed; other files
+      go to ``unsupported``, FIFOs, sockets, devices and broken links to
+      ``errors``;
+    * ``"-"`` reads more arguments (files or folders) from ``stdin``, one per
+      line (blank lines are ignored).
+
+    A file reached twice (the same path given twice, a file inside a folder also
+    given, overlapping folders, symbolic links) is listed once, at its first
+    occurrence (compared by :func:`os.path.realpath`).
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or iterable of them
+        Files, folders and ``"-"``.
+    recursive : bool, default=True
+        Walk sub-folders too. ``False`` lists only the files directly inside
+        each folder argument.
+    stdin : file-like, optional
+        Where ``"-"`` reads from; :data:`sys.stdin` by default.
+
+    Returns
+    -------
+    listing : ImageListing
+        A named tuple ``(paths, unsupported, errors)``: the image paths in a
+        stable order (arguments in order; inside a folder, names sorted, files
+        before sub-folders), and ``(path, reason)`` lists of the files that were
+        left out.
+
+    Examples
+    --------
+    >>> import os
+    >>> from skforensics.datasets import list_images, load_sample_images
+    >>> root = os.path.dirname(os.path.dirname(load_sample_images("cifake").paths[0]))
+    >>> listing = list_images([root, root])  # overlapping arguments: listed once
+    >>> len(listing.paths), listing.errors
+    (48, [])
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    args = []
+    for p in paths:
+        p = os.fspath(p)
+        if p == "-":
+            args.extend(_read_path_list(sys.stdin if stdin is None else stdin))
+        else:
+            args.append(p)
+    out, unsupported, errors = [], [], []
+    seen_files, seen_other, seen_dirs = set(), set(), set()
+
+    def add(path):
+        key = _dedup_key(path)
+        if key not in seen_files:
+            seen_files.add(key)
+            out.append(path)
+
+    for arg in args:
+        if os.path.isdir(arg):
+            for dirpath, files, _ in _walk(arg, recursive, seen_dirs, errors):
+                for name in files:
+                    path = os.path.join(dirpath, name)
+                    if not _has_image_ext(name):
+                        key = _dedup_key(path)
+                        if key not in seen_other:
+                            seen_other.add(key)
+                            ext = os.path.splitext(name)[1]
+                            unsupported.append(
+                                (path, f"extension {ext!r} is not an image format Pillow "
+                                       "decodes" if ext else "no file extension")
+                            )
+                        continue
+                    reason = _classify_file(path)
+                    if reason is not None:
+                        key = _dedup_key(path)
+                        if key not in seen_other:
+                            seen_other.add(key)
+                            errors.append((path, reason))
+                        continue
+                    add(path)
+        else:
+            add(arg)  # missing / unreadable files are reported by the decoder
+    return ImageListing(out, unsupported, errors)
+
 
 # class-folder names of the common layouts, compared case-insensitively
 _REAL_DIRS = {"real", "0_real", "nature", "reals"}
@@ -86,8 +332,8 @@ def _walk_folder(root, generator):
     root = os.path.abspath(root)
     paths, y, gens = [], [], []
     empty_class_dirs = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+    walk_errors = []
+    for dirpath, filenames, dirnames in _walk(root, True, set(), walk_errors):
         rel = os.path.relpath(dirpath, root)
         parts = [] if rel == "." else rel.split(os.sep)
         # the deepest class folder on the path decides the label
@@ -96,7 +342,7 @@ def _walk_folder(root, generator):
             continue
         k = cls_pos[-1]
         label = _class_of(parts[k])
-        images = sorted(f for f in filenames if f.lower().endswith(IMAGE_EXTENSIONS))
+        images = [f for f in filenames if _has_image_ext(f)]
         if not images and not dirnames and k == len(parts) - 1:
             empty_class_dirs.append(dirpath)
         if not images:
@@ -115,8 +361,16 @@ def _walk_folder(root, generator):
         hint = f" (empty class folders: {empty_class_dirs[:3]})" if empty_class_dirs else ""
         raise ValueError(
             f"no images found under {root!r}{hint}. Expected class folders named real/fake, "
-            f"0_real/1_fake (ForenSynths, at any depth) or nature/ai (GenImage) holding files "
-            f"with extensions {IMAGE_EXTENSIONS}, or pass a CSV manifest path,label[,generator]"
+            f"0_real/1_fake (ForenSynths, at any depth) or nature/ai (GenImage) holding image "
+            "files (extensions in skforensics.datasets.IMAGE_EXTENSIONS), or pass a CSV "
+            "manifest path,label[,generator]"
+        )
+    if walk_errors:
+        warnings.warn(
+            f"{len(walk_errors)} folder(s) or file(s) could not be read and were left out: "
+            + "; ".join(f"{p!r}: {r}" for p, r in walk_errors[:3]),
+            UserWarning,
+            stacklevel=3,
         )
     if empty_class_dirs:
         warnings.warn(
@@ -172,7 +426,9 @@ def load_image_folder(root, *, generator=None, check_files=False, on_error="rais
     directly inside it). Generated images get the generator name, real images
     ``"real:<generator>"``, so that
     :class:`~skforensics.model_selection.LeaveOneGeneratorOut` can pair them.
-    Files are listed in sorted order; files of other extensions are ignored.
+    Files are listed in sorted order and symbolic links to folders are followed
+    (each folder entered once). Files whose extension is not in
+    :data:`IMAGE_EXTENSIONS` are ignored; use :func:`list_images` to see them.
 
     Parameters
     ----------
