@@ -24,6 +24,7 @@ _LAZY = {
 }
 _SUBMODULES = (
     "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",
+    "distributed",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
