@@ -237,9 +237,9 @@ def transform_paths(transformer, paths, *, client, batch_size=64, max_in_flight=
     Examples
     --------
     >>> from distributed import Client, LocalCluster  # doctest: +SKIP
-    >>> from skforensics.features import SpectralFeatures
+    >>> from skforensics.features import SpectralFeatureExtractor
     >>> from skforensics.distributed import transform_paths
-    >>> ext = SpectralFeatures().fit(paths)  # doctest: +SKIP
+    >>> ext = SpectralFeatureExtractor().fit(paths)  # doctest: +SKIP
     >>> with Client(LocalCluster(n_workers=2, threads_per_worker=1)) as client:  # doctest: +SKIP
     ...     X = transform_paths(ext, paths, client=client)
     """
