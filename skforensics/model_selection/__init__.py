@@ -6,6 +6,9 @@
   :class:`ReportTable` and a heatmap.
 * :func:`robustness_report`: accuracy / AP under JPEG, blur, resizing... of
   the test images (see :mod:`skforensics.perturbations`).
+* :func:`per_generator_table`: the same table from labelled scores (what
+  ``skforensics evaluate`` prints); :func:`scores_and_predictions`: score and
+  verdict of a detector in one pass.
 * :func:`threshold_at_fpr` and :class:`FixedFPRThreshold`: decision thresholds
   at a target false-positive rate on real images.
 """
@@ -15,7 +18,10 @@ from ._report import (
     ReportTable,
     cross_generator_report,
     default_perturbations,
+    fake_class_index,
+    per_generator_table,
     robustness_report,
+    scores_and_predictions,
     scores_of,
 )
 from ._split import LeaveOneGeneratorOut
@@ -28,7 +34,10 @@ __all__ = [
     "ReportTable",
     "cross_generator_report",
     "default_perturbations",
+    "fake_class_index",
+    "per_generator_table",
     "robustness_report",
+    "scores_and_predictions",
     "scores_of",
     "threshold_at_fpr",
 ]

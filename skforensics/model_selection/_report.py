@@ -18,7 +18,10 @@ __all__ = [
     "ReportTable",
     "cross_generator_report",
     "default_perturbations",
+    "fake_class_index",
+    "per_generator_table",
     "robustness_report",
+    "scores_and_predictions",
     "scores_of",
 ]
 
@@ -118,16 +121,125 @@ class ReportTable:
     __repr__ = __str__
 
 
+#: class labels (compared case-insensitively as strings) that name the generated class
+_FAKE_NAMES = frozenset({"1", "true", "fake", "fakes", "1_fake", "ai", "generated", "synthetic"})
+
+
+def fake_class_index(estimator):
+    """Column of ``predict_proba`` that holds the probability of "generated".
+
+    A class labelled (case-insensitively) ``1``, ``True``, ``"fake"``,
+    ``"1_fake"``, ``"ai"``, ``"generated"`` or ``"synthetic"`` in
+    ``estimator.classes_``; otherwise the second class, scikit-learn's
+    positive class. So a model fitted on ``"real"`` / ``"fake"`` labels (whose
+    ``classes_`` sort as ``["fake", "real"]``) is read the right way round.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted binary classifier (without ``classes_``, column 1 is used).
+
+    Returns
+    -------
+    index : int
+
+    Raises
+    ------
+    ValueError
+        If ``estimator.classes_`` does not hold exactly two classes.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skforensics.model_selection import fake_class_index
+    >>> clf = LogisticRegression().fit([[0.0], [1.0]], ["real", "fake"])
+    >>> clf.classes_.tolist(), fake_class_index(clf)
+    (['fake', 'real'], 0)
+    """
+    classes = getattr(estimator, "classes_", None)
+    if classes is None:
+        return 1
+    classes = list(np.asarray(classes).ravel())
+    if len(classes) != 2:
+        raise ValueError(
+            f"{type(estimator).__name__} has {len(classes)} classes {classes}; a detector must "
+            "be a binary classifier (real vs generated)"
+        )
+    for i, c in enumerate(classes):
+        if str(c).strip().lower() in _FAKE_NAMES:
+            return i
+    return 1
+
+
 def scores_of(estimator, X):
-    """Score of the "fake" class: ``predict_proba[:, 1]``, else ``decision_function``."""
+    """Score of the "fake" class: ``predict_proba`` (its fake column), else ``decision_function``.
+
+    The fake column is :func:`fake_class_index`.
+    """
+    return scores_and_predictions(estimator, X)[0]
+
+
+def scores_and_predictions(estimator, X, *, threshold=None):
+    """Score of the "fake" class and the 0/1 verdict from one pass over ``X``.
+
+    ``predict_proba`` (or ``decision_function``) is called once; the verdict is
+    ``score > threshold``, not a second call to ``predict``, so each image is
+    read and its features computed once.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted binary classifier with ``predict_proba`` or
+        ``decision_function``.
+    X : array-like or list of images
+        Whatever ``estimator`` takes.
+    threshold : float, optional
+        Images with ``score > threshold`` are declared generated. Default: the
+        estimator's ``threshold_`` when it has one (e.g.
+        :class:`FixedFPRThreshold`), else 0.5 for probabilities and 0 for a
+        decision function (the thresholds of ``predict``).
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,), dtype float
+        Probability of "generated" (or the decision function).
+    predictions : ndarray of shape (n_samples,), dtype int
+        1 = generated, 0 = real.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skforensics.model_selection import scores_and_predictions
+    >>> X = np.array([[-2.0], [-1.0], [1.0], [2.0]])
+    >>> clf = LogisticRegression().fit(X, ["real", "real", "fake", "fake"])
+    >>> scores, pred = scores_and_predictions(clf, X)
+    >>> pred.tolist(), bool(scores[3] > scores[0])
+    ([0, 0, 1, 1], True)
+    """
+    proba = None
     if hasattr(estimator, "predict_proba"):
-        return np.asarray(estimator.predict_proba(X))[:, 1]
-    if hasattr(estimator, "decision_function"):
-        return np.asarray(estimator.decision_function(X)).ravel()
-    raise TypeError(
-        f"{type(estimator).__name__} has neither predict_proba nor decision_function; a "
-        "score is needed for the average precision"
-    )
+        try:
+            proba = estimator.predict_proba(X)
+        except AttributeError:  # e.g. a wrapper whose inner model has no predict_proba
+            if not hasattr(estimator, "decision_function"):
+                raise
+    if proba is not None:
+        scores = np.asarray(proba)[:, fake_class_index(estimator)].astype(float)
+        default = getattr(estimator, "threshold_", 0.5)
+    elif hasattr(estimator, "decision_function"):
+        scores = np.asarray(estimator.decision_function(X), dtype=float).ravel()
+        if fake_class_index(estimator) == 0:
+            scores = -scores
+        default = 0.0  # a wrapper's decision function is already score - threshold_
+    else:
+        raise TypeError(
+            f"{type(estimator).__name__} has neither predict_proba nor decision_function; a "
+            "score is needed for the average precision"
+        )
+    if threshold is None:
+        threshold = default
+    return scores, (scores > threshold).astype(int)
 
 
 def _metrics(y, pred, score):
@@ -182,6 +294,57 @@ def _per_generator_rows(y, gen, pred, score):
     return rows
 
 
+def per_generator_table(y, generator, scores, *, threshold=0.5, title="per-generator results"):
+    """The per-generator table of labelled scores (the ``skforensics evaluate`` table).
+
+    Generator ``g`` is measured on its generated images plus the real images
+    paired with it (generator label ``"real:g"``), or all real images when
+    none is paired; the last row is the unweighted mean over generators.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        0 = real, 1 = generated.
+    generator : array-like of shape (n_samples,)
+        Generator name of each image (see
+        :func:`~skforensics.datasets.load_image_folder`).
+    scores : array-like of shape (n_samples,)
+        Score of "generated", e.g. the probability.
+    threshold : float, default=0.5
+        Images with ``score > threshold`` count as declared generated.
+    title : str, default="per-generator results"
+        Title of the table.
+
+    Returns
+    -------
+    table : ReportTable
+        Columns ``generator, n_real, n_fake, acc, real_acc, fake_acc, ap``.
+        Without generated images there is no generator row, only ``"mean"``.
+
+    Examples
+    --------
+    >>> from skforensics.model_selection import per_generator_table
+    >>> y = [0, 0, 1, 1, 1]
+    >>> gen = ["real", "real", "sd", "sd", "gan"]
+    >>> table = per_generator_table(y, gen, [0.1, 0.6, 0.9, 0.8, 0.3])
+    >>> table["generator"], table["fake_acc"]
+    (['gan', 'sd', 'mean'], [0.0, 1.0, 0.5])
+    """
+    y = np.asarray(y)
+    gen = np.asarray(generator).astype(str)
+    scores = np.asarray(scores, dtype=float)
+    if not (y.shape == gen.shape == scores.shape) or y.ndim != 1:
+        raise ValueError(
+            f"y, generator and scores must be 1-D of one length, got {y.shape}, {gen.shape} "
+            f"and {scores.shape}"
+        )
+    if set(np.unique(y).tolist()) - {0, 1}:
+        raise ValueError(f"y must hold 0 (real) and 1 (generated) labels, got {np.unique(y)}")
+    rows = _per_generator_rows(y, gen, (scores > threshold).astype(int), scores)
+    rows.append(_mean_row(rows, "generator"))
+    return ReportTable(_COLUMNS, rows, title=title)
+
+
 def cross_generator_report(estimator, data, *, cv=None, verbose=False):
     """Accuracy and average precision per generator: the papers' table.
 
@@ -214,8 +377,9 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
     report : ReportTable
         Columns ``generator, n_real, n_fake, acc, real_acc, fake_acc, ap``; one
         row per generator, then a ``"mean"`` row (unweighted mean over
-        generators). ``acc`` uses ``estimator.predict``; ``ap`` the score of the
-        fake class.
+        generators). ``ap`` uses the score of the fake class, ``acc`` the verdict
+        ``score > threshold`` from the same single pass (see
+        :func:`scores_and_predictions`).
 
     Examples
     --------
@@ -237,7 +401,8 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
         raise ValueError(f"y must hold 0 (real) and 1 (generated) labels, got {np.unique(y)}")
     if cv is None:
         check_is_fitted(estimator)
-        rows = _per_generator_rows(y, gen, np.asarray(estimator.predict(X)), scores_of(estimator, X))
+        score, pred = scores_and_predictions(estimator, X)
+        rows = _per_generator_rows(y, gen, pred, score)
     elif cv == "logo" or isinstance(cv, LeaveOneGeneratorOut):
         splitter = LeaveOneGeneratorOut() if cv == "logo" else cv
         splits = list(splitter.split(X, y, gen))
@@ -246,7 +411,8 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
             held = sorted(set(gen[test][y[test] == 1].tolist()))
             est = clone(estimator).fit(_safe_indexing(X, train), y[train])
             Xt = _safe_indexing(X, test)
-            m = _metrics(y[test], np.asarray(est.predict(Xt)), scores_of(est, Xt))
+            score, pred = scores_and_predictions(est, Xt)
+            m = _metrics(y[test], pred, score)
             rows.append({"generator": ", ".join(held), **m})
     else:
         if isinstance(cv, numbers.Integral):
@@ -258,8 +424,7 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
         for train, test in progress(list(cv.split(X, y, groups)), verbose, desc="folds"):
             est = clone(estimator).fit(_safe_indexing(X, train), y[train])
             Xt = _safe_indexing(X, test)
-            pred[test] = est.predict(Xt)
-            score[test] = scores_of(est, Xt)
+            score[test], pred[test] = scores_and_predictions(est, Xt)
         rows = _per_generator_rows(y, gen, pred, score)
     rows.append(_mean_row(rows, "generator"))
     return ReportTable(_COLUMNS, rows, title="cross-generator report")
@@ -367,7 +532,6 @@ def robustness_report(estimator, X, y, perturbations=None, *, cv=None, verbose=F
             Xt = X if cv is None else _safe_indexing(X, test)
             if pert is not None:
                 Xt = pert.transform(Xt)
-            pred[test] = est.predict(Xt)
-            score[test] = scores_of(est, Xt)
+            score[test], pred[test] = scores_and_predictions(est, Xt)
         rows.append({"perturbation": name, **_metrics(y, pred, score)})
     return ReportTable(columns, rows, title="robustness report")
