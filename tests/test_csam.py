@@ -9,8 +9,8 @@ from sklearn.preprocessing import SplineTransformer
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skforensics import CorrentropySparseAdditiveClassifier, _csam
-from skforensics._csam import ComponentFunctionDisplay
+from skforensics import ComponentFunctionDisplay, CorrentropySparseAdditiveClassifier
+from skforensics._csam import _basis, _solver
 
 
 def make_additive(n, p, flip=0.0, seed=0, kind="periodic"):
@@ -79,7 +79,7 @@ def test_bspline_basis_matches_spline_transformer(knots):
     st = SplineTransformer(n_knots=clf.n_knots, degree=clf.degree, knots=base.T,
                            extrapolation="constant").fit(X)
     Xq = np.vstack([X, [[-5.0, 7.0], [50.0, -9.0]]])  # includes out-of-range points
-    ours = _csam._bspline_dense(np.ascontiguousarray(Xq.T), clf.knots_, clf.degree, clf.n_knots)
+    ours = _basis.bspline_dense(np.ascontiguousarray(Xq.T), clf.knots_, clf.degree, clf.n_knots)
     ref = st.transform(Xq).reshape(len(Xq), 2, -1).transpose(1, 2, 0)
     np.testing.assert_allclose(ours, ref, atol=1e-12)
     # centred and orthonormal on the training data; zero-mean component functions
@@ -105,9 +105,9 @@ def test_local_design_equals_de_boor(degree, n_knots, dtype, atol):
     base = clf.knots_[:, degree:degree + n_knots]
     Xq = np.vstack([X, base.T, [[-5.0, -1e6, 7.0], [50.0, 1e6, -9.0]]])
     xT = np.ascontiguousarray(Xq.T)
-    ref = _csam._bspline_dense(xT, clf.knots_, degree, n_knots)
-    C = _csam._span_coefficients(clf.knots_, degree, n_knots)
-    fast = np.matmul(C.astype(dtype), _csam._local_design(xT, clf.knots_, degree, n_knots, dtype))
+    ref = _basis.bspline_dense(xT, clf.knots_, degree, n_knots)
+    C = _basis.span_coefficients(clf.knots_, degree, n_knots)
+    fast = np.matmul(C.astype(dtype), _basis.local_design(xT, clf.knots_, degree, n_knots, dtype))
     assert fast.dtype == dtype
     np.testing.assert_allclose(fast, ref, atol=atol)
 
@@ -117,7 +117,7 @@ def test_basis_routes_agree(monkeypatch):
     X, y, _ = make_additive(300, 6, seed=5)
     fast = CorrentropySparseAdditiveClassifier(lam=0.01, random_state=0).fit(X, y)
     basis, margins = fast._basis(X), fast.decision_function(X)
-    monkeypatch.setattr(_csam, "_use_local_design", lambda degree, n_knots: False)
+    monkeypatch.setattr(_basis, "use_local_design", lambda degree, n_knots: False)
     slow = CorrentropySparseAdditiveClassifier(lam=0.01, random_state=0).fit(X, y)
     np.testing.assert_allclose(basis, slow._basis(X), atol=1e-10)
     np.testing.assert_allclose(margins, slow.decision_function(X), atol=1e-8)
@@ -166,10 +166,10 @@ def test_linear_algebra_routes_agree(monkeypatch, q):
     kw = {"lam": 0.005, "q": q, "tol": 1e-7, "admm_max_iter": 3000, "max_iter": 5}
     ref = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
     assert "woodbury" in ref.solver_routes_[0]
-    monkeypatch.setattr(_csam, "_WOODBURY_MAX_N", 0)
+    monkeypatch.setattr(_solver, "_WOODBURY_MAX_N", 0)
     chol = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
     assert chol.solver_routes_[0] == {"cholesky"}
-    monkeypatch.setattr(_csam, "_CHOL_MAX_DIM", 0)
+    monkeypatch.setattr(_solver, "_CHOL_MAX_DIM", 0)
     cg = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
     assert cg.solver_routes_[0] == {"cg"}
     for other in (chol, cg):
