@@ -10,12 +10,21 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval, StrOptions, fit_context
 from ._image_io import check_images, view_feature_names, warn_failed
+from ._torch_utils import DEVICE_CONSTRAINT
 
-__all__ = ["CLIPFeatureExtractor", "build_clip_visual"]
+__all__ = [
+    "CLIPFeatureExtractor",
+    "CLIPTransformerBase",
+    "build_clip_visual",
+    "iter_batches",
+    "pool_tokens",
+    "pool_views",
+    "resolve_blocks",
+]
 
 _CONFIG_DIR = os.path.join(os.path.dirname(__file__), "_configs")
 _configs_added = False
@@ -117,56 +126,55 @@ def _n_blocks(visual):
     return len(visual.transformer.resblocks)
 
 
-def encode_batch(visual, x, blocks=(), need_embed=True):
-    """Run the image tower on a batch and capture intermediate block outputs.
+def resolve_blocks(layers, n_blocks, *, name, allow_last=True):
+    """Resolve a ``layers`` parameter into ``"last"`` and non-negative block indices.
 
     Parameters
     ----------
-    visual : torch.nn.Module
-        An open_clip ``VisionTransformer``.
-    x : torch.Tensor of shape (B, 3, S, S)
-    blocks : sequence of int
-        Non-negative indices into ``visual.transformer.resblocks``.
-    need_embed : bool
-        Whether the final (projected) embedding is needed.
+    layers : str, int or sequence of (int or "last")
+        ``"last"``: the final embedding; ``"all"`` / ``"auto"``: every block; an
+        int or a sequence of ints (negative counts from the end) and, when
+        ``allow_last``, ``"last"`` entries. The order is kept.
+    n_blocks : int
+        Number of transformer blocks of the model.
+    name : str
+        The model, as named in the out-of-range message.
+    allow_last : bool, default=True
+        Whether ``"last"`` entries are accepted.
 
     Returns
     -------
-    embed : torch.Tensor of shape (B, D) or None
-    tokens : dict int -> torch.Tensor of shape (B, T, W)
-        Token outputs of each requested block, batch first (class token first).
+    resolved : list of (int or "last")
     """
-    tokens, handles = {}, []
-    batch_first = getattr(visual.transformer, "batch_first", True)
+    if isinstance(layers, str):
+        return ["last"] if layers == "last" else list(range(n_blocks))
+    if isinstance(layers, Integral) and not isinstance(layers, bool):
+        layers = [layers]
+    if len(layers) == 0:
+        raise ValueError("layers must not be empty")
+    what = "ints or 'last'" if allow_last else "ints"
+    out = []
+    for layer in layers:
+        if allow_last and layer == "last":
+            out.append("last")
+        elif isinstance(layer, Integral) and not isinstance(layer, bool):
+            b = int(layer)
+            if not -n_blocks <= b < n_blocks:
+                raise ValueError(
+                    f"layer {b} is out of range for {name}, which has {n_blocks} transformer "
+                    f"blocks (valid: {-n_blocks}..{n_blocks - 1})"
+                )
+            out.append(b % n_blocks)
+        else:
+            raise ValueError(f"layers entries must be {what}, got {layer!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"layers {layers!r} names the same block twice")
+    return out
 
-    class _Stop(Exception):
-        pass
 
-    last_needed = max(blocks) if blocks else -1
-
-    def make_hook(b):
-        def hook(module, inputs, output):
-            out = output[0] if isinstance(output, tuple) else output
-            tokens[b] = out if batch_first else out.transpose(0, 1)
-            if not need_embed and b == last_needed:
-                raise _Stop  # later blocks are not needed
-
-        return hook
-
-    resblocks = visual.transformer.resblocks
-    for b in sorted(set(blocks)):
-        handles.append(resblocks[b].register_forward_hook(make_hook(b)))
-    embed = None
-    try:
-        embed = visual(x)
-    except _Stop:
-        pass
-    finally:
-        for h in handles:
-            h.remove()
-    if isinstance(embed, tuple):  # output_tokens=True configs
-        embed = embed[0]
-    return embed, tokens
+def pools_class_token(visual):
+    """Whether ``visual`` pools the class token alone (no attentional or average pooling)."""
+    return getattr(visual, "attn_pool", None) is None and getattr(visual, "pool_type", "tok") == "tok"
 
 
 def pool_tokens(t, pooling):
@@ -201,7 +209,8 @@ class _ViewDataset:
         return self.preprocess(Image.fromarray(img)), k, ""
 
 
-def iter_batches(coll, preprocess, image_size, batch_size, num_workers, on_error, verbose, desc):
+def iter_batches(coll, preprocess, image_size, *, batch_size, num_workers, on_error, verbose,
+                 desc):
     """Yield ``(flat_indices, tensor, errors)`` batches decoded by a DataLoader.
 
     Flat index ``k`` is sample ``k // n_views``, view ``k % n_views``. ``errors``
@@ -211,7 +220,8 @@ def iter_batches(coll, preprocess, image_size, batch_size, num_workers, on_error
 
     from ._torch_utils import progress
 
-    ds = _ViewDataset(coll, preprocess, on_error)
+    # the preprocess resizes to image_size: very large photos may be decoded reduced
+    ds = _ViewDataset(check_images(coll, reduce_to=min(image_size)), preprocess, on_error)
     ds.size = (3, *image_size)
     loader = DataLoader(
         ds,
@@ -224,7 +234,74 @@ def iter_batches(coll, preprocess, image_size, batch_size, num_workers, on_error
         yield k.numpy(), x, list(errors)
 
 
-class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
+def pool_views(feats, n, view_pooling):
+    """Per-view features ``(n * n_views, d)`` into per-sample rows, by ``view_pooling``."""
+    feats = feats.reshape(n, -1, feats.shape[1])
+    if view_pooling == "mean":
+        return feats.mean(axis=1)
+    return feats.reshape(n, -1)
+
+
+class CLIPTransformerBase(TransformerMixin, BaseEstimator):
+    """Batched transform shared by the transformers built on a CLIP image tower.
+
+    Subclasses (:class:`CLIPFeatureExtractor`, :class:`~skforensics.CoRITInjector`)
+    set ``n_views_``, ``device_`` and ``n_features_out_`` in fit and implement:
+
+    * ``_clip_extractor()``: the fitted :class:`CLIPFeatureExtractor` whose
+      preprocessing, model and loading options run the batches;
+    * ``_features_from_batch(x)``: float32 features ``(B, d)`` of a
+      preprocessed batch on ``device_``;
+    * ``_n_features_view()``: ``d``, the number of features of one view.
+
+    Images are decoded by a DataLoader (``num_workers`` of the extractor),
+    unreadable ones give NaN rows with ``on_error="skip"``, and multi-view
+    samples are pooled by the extractor's ``view_pooling``.
+    """
+
+    _progress_desc = "CLIP features"
+
+    def _check_n_views(self, coll, view_pooling):
+        if view_pooling == "concat" and coll.n_views != self.n_views_:
+            raise ValueError(
+                f"X has {coll.n_views} views per sample but {type(self).__name__} was fitted "
+                f"on {self.n_views_} (view_pooling='concat' needs the same number)"
+            )
+
+    def _batched_transform(self, X):
+        import torch
+
+        clip = self._clip_extractor()
+        coll = check_images(X)
+        self._check_n_views(coll, clip.view_pooling)
+        n, n_views, d = len(coll), coll.n_views, self._n_features_view()
+        feats = np.empty((n * n_views, d), dtype=np.float32)
+        failed = []
+        with torch.inference_mode():
+            for k, x, errors in iter_batches(
+                coll, clip.preprocess_, clip.image_size_, batch_size=self.batch_size,
+                num_workers=clip.num_workers, on_error=clip.on_error, verbose=self.verbose,
+                desc=self._progress_desc,
+            ):
+                out = self._features_from_batch(x.to(self.device_, non_blocking=True))
+                feats[k] = out.cpu().numpy()
+                for kk, err in zip(k, errors):
+                    if err:
+                        feats[kk] = np.nan
+                        failed.append((int(kk) // n_views, err))
+        warn_failed(failed)
+        return pool_views(feats, n, clip.view_pooling)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+
+class CLIPFeatureExtractor(CLIPTransformerBase):
     """Image features from an open_clip vision transformer.
 
     Turns images (file paths, PIL images or uint8 arrays, any size) into a
@@ -281,6 +358,9 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
     ----------
     model_ : torch.nn.Module
         The image tower (``open_clip`` ``model.visual``), in eval mode.
+    preprocess_ : callable
+        open_clip's evaluation transform of the model: PIL image -> normalised
+        tensor of shape ``(3, *image_size_)``.
     device_ : torch.device
         The device the model runs on.
     layers_ : list of (str or int)
@@ -326,7 +406,7 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
         "layers": [StrOptions({"last", "all"}), Integral, list, tuple],
         "pooling": [StrOptions({"cls", "mean", "cls_mean"})],
         "view_pooling": [StrOptions({"concat", "mean"})],
-        "device": [str, object],
+        "device": DEVICE_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "precision": [StrOptions({"fp32", "fp16", "bf16"})],
         "num_workers": [Interval(Integral, 0, None, closed="left")],
@@ -364,50 +444,23 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    def _resolve_layers(self, n_blocks):
-        layers = self.layers
-        if isinstance(layers, str):
-            return ["last"] if layers == "last" else list(range(n_blocks))
-        if isinstance(layers, Integral):
-            layers = [layers]
-        if len(layers) == 0:
-            raise ValueError("layers must not be empty")
-        out = []
-        for layer in layers:
-            if isinstance(layer, str):
-                if layer != "last":
-                    raise ValueError(f"layers entries must be ints or 'last', got {layer!r}")
-                out.append("last")
-            elif isinstance(layer, Integral) and not isinstance(layer, bool):
-                b = int(layer)
-                if not -n_blocks <= b < n_blocks:
-                    raise ValueError(
-                        f"layer {b} is out of range for {self.model_name!r}, which has "
-                        f"{n_blocks} transformer blocks (valid: {-n_blocks}..{n_blocks - 1})"
-                    )
-                out.append(b % n_blocks)
-            else:
-                raise ValueError(f"layers entries must be ints or 'last', got {layer!r}")
-        if len(set(out)) != len(out):
-            raise ValueError(f"layers {self.layers!r} names the same layer twice")
-        return out
-
     def _build(self):
         from ._torch_utils import resolve_device
 
         self.device_ = resolve_device(self.device)
-        visual, self._preprocess = build_clip_visual(
+        visual, self.preprocess_ = build_clip_visual(
             self.model_name, self.pretrained, random_state=self.random_state
         )
         self.model_ = visual.to(self.device_)
         self.image_size_ = tuple(visual.preprocess_cfg["size"])
-        self.layers_ = self._resolve_layers(_n_blocks(visual))
+        self.layers_ = resolve_blocks(self.layers, _n_blocks(visual), name=repr(self.model_name))
         width = visual.transformer.width
         pool_mult = 2 if self.pooling == "cls_mean" else 1
         self._dims = [
             visual.output_dim if layer == "last" else width * pool_mult for layer in self.layers_
         ]
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the CLIP model. The images are only validated, not read.
 
@@ -421,7 +474,6 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
         -------
         self : CLIPFeatureExtractor
         """
-        self._validate_params()
         coll = check_images(X)
         self._build()
         self.n_views_ = coll.n_views
@@ -441,14 +493,117 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device_.type, dtype=dtype)
 
+    def encode(self, x, blocks=(), *, need_embed=True):
+        """Run the image tower on a preprocessed batch; return its embedding and block tokens.
+
+        Built on open_clip's ``forward_intermediates``; runs under the
+        estimator's ``precision`` autocast. With ``need_embed=False`` the blocks
+        after the last requested one are not run.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (B, 3, H, W)
+            Images preprocessed by ``preprocess_``, on ``device_``.
+        blocks : sequence of int, default=()
+            Non-negative indices of the transformer blocks whose token outputs
+            are wanted.
+        need_embed : bool, default=True
+            Whether the final (pooled, projected) CLIP embedding is needed.
+
+        Returns
+        -------
+        embed : torch.Tensor of shape (B, output_dim) or None
+            What ``model.encode_image`` returns; None when not ``need_embed``.
+        tokens : dict of int to torch.Tensor of shape (B, T, width)
+            Token outputs of each requested block, class token first.
+        """
+        import torch
+
+        check_is_fitted(self, "model_")
+        blocks = sorted({int(b) for b in blocks})
+        with self._autocast():
+            if not blocks:
+                embed = self.model_(x) if need_embed else None
+                if isinstance(embed, tuple):  # output_tokens=True configs
+                    embed = embed[0]
+                return embed, {}
+            out = self.model_.forward_intermediates(
+                x, indices=blocks, stop_early=not need_embed, intermediates_only=not need_embed,
+                output_fmt="NLC", output_extra_tokens=True,
+            )
+        tokens = {
+            b: torch.cat([cls, patches], dim=1)
+            for b, cls, patches in zip(
+                blocks, out["image_intermediates_prefix"], out["image_intermediates"]
+            )
+        }
+        return out.get("image_features"), tokens
+
+    def project(self, tokens):
+        """Final norm, pooling and projection of block tokens into the embedding space.
+
+        The path of the last block's tokens to the CLIP embedding, applied to
+        any tokens (e.g. an intermediate block's, or a class token with a
+        signal added). Runs under the estimator's ``precision`` autocast.
+
+        Parameters
+        ----------
+        tokens : torch.Tensor of shape (B, T, width)
+            Class token first; ``T = 1`` (the class token alone) suffices for
+            models that pool the class token.
+
+        Returns
+        -------
+        embed : torch.Tensor of shape (B, output_dim)
+        """
+        check_is_fitted(self, "model_")
+        visual = self.model_
+        with self._autocast():
+            if pools_class_token(visual):  # layer norm acts per token: norm the class token
+                pooled = visual.ln_post(tokens[:, 0])
+            else:  # average or attentional pooling: open_clip's own pooling
+                pooled, _ = visual._pool(tokens)
+            if visual.proj is not None:
+                pooled = pooled @ visual.proj
+        return pooled
+
+    def model_view(self, image):
+        """One image as the model sees it: resized, cropped, un-normalised, uint8.
+
+        Parameters
+        ----------
+        image : path, PIL image or uint8 array
+            The image.
+
+        Returns
+        -------
+        view : ndarray of shape (H, W, 3), dtype uint8
+            ``H, W`` is ``image_size_``.
+        """
+        from PIL import Image
+
+        from ._image_io import load_image
+
+        check_is_fitted(self, "model_")
+        x = self.preprocess_(Image.fromarray(load_image(image))).float().numpy()  # (3, H, W)
+        cfg = self.model_.preprocess_cfg
+        mean = np.asarray(cfg.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)[:, None, None]
+        std = np.asarray(cfg.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)[:, None, None]
+        x = np.clip((x * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return x.transpose(1, 2, 0)
+
+    def _clip_extractor(self):
+        return self
+
+    def _n_features_view(self):
+        return int(sum(self._dims))
+
     def _features_from_batch(self, x):
         """Features ``(B, sum(dims))`` of a preprocessed batch, as float32 tensor."""
         import torch
 
         blocks = [layer for layer in self.layers_ if layer != "last"]
-        need_embed = "last" in self.layers_
-        with self._autocast():
-            embed, tokens = encode_batch(self.model_, x, blocks, need_embed)
+        embed, tokens = self.encode(x, blocks, need_embed="last" in self.layers_)
         parts = [
             embed if layer == "last" else pool_tokens(tokens[layer], self.pooling)
             for layer in self.layers_
@@ -468,35 +623,8 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
         features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
             Rows of images that failed to load with ``on_error="skip"`` are NaN.
         """
-        import torch
-
         check_is_fitted(self, "model_")
-        coll = check_images(X)
-        if self.view_pooling == "concat" and coll.n_views != self.n_views_:
-            raise ValueError(
-                f"X has {coll.n_views} views per sample but the extractor was fitted on "
-                f"{self.n_views_} (view_pooling='concat' needs the same number)"
-            )
-        n, n_views = len(coll), coll.n_views
-        d = int(sum(self._dims))
-        feats = np.empty((n * n_views, d), dtype=np.float32)
-        failed = []
-        with torch.inference_mode():
-            for k, x, errors in iter_batches(
-                coll, self._preprocess, self.image_size_, self.batch_size, self.num_workers,
-                self.on_error, self.verbose, "CLIP features",
-            ):
-                out = self._features_from_batch(x.to(self.device_, non_blocking=True))
-                feats[k] = out.cpu().numpy()
-                for kk, err in zip(k, errors):
-                    if err:
-                        feats[kk] = np.nan
-                        failed.append((int(kk) // n_views, err))
-        warn_failed(failed)
-        feats = feats.reshape(n, n_views, d)
-        if self.view_pooling == "mean":
-            return feats.mean(axis=1)
-        return feats.reshape(n, n_views * d)
+        return self._batched_transform(X)
 
     def get_feature_names_out(self, input_features=None):
         """Feature names: ``clip_embed{k}``, ``block{b}_{pooling}{k}``, view-prefixed.
@@ -518,33 +646,26 @@ class CLIPFeatureExtractor(TransformerMixin, BaseEstimator):
     def __getstate__(self):
         state = self.__dict__.copy()
         model = state.pop("model_", None)
-        state.pop("_preprocess", None)
+        state.pop("preprocess_", None)
         if model is not None:
-            from ._torch_utils import state_dict_to_bytes
+            from ._persistence import pack_tensors  # safetensors in skforensics.save
 
-            state["_model_state"] = state_dict_to_bytes(model)
+            state["_model_state"] = pack_tensors(model.state_dict())
         return state
 
     def __setstate__(self, state):
         model_state = state.pop("_model_state", None)
         self.__dict__.update(state)
         if model_state is not None:
-            from ._torch_utils import bytes_to_state_dict, load_device
+            from ._persistence import unpack_tensors
+            from ._torch_utils import load_device
 
-            visual, self._preprocess = build_clip_visual(
+            visual, self.preprocess_ = build_clip_visual(
                 self.model_name, self.pretrained, load_weights=False
             )
-            visual.load_state_dict(bytes_to_state_dict(model_state))
+            visual.load_state_dict(unpack_tensors(model_state))
             dev = self.device_
             if dev.type != "cpu" and load_device().type == "cpu":
                 dev = load_device()
             self.device_ = dev
             self.model_ = visual.to(dev)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
-        tags.requires_fit = True
-        tags.transformer_tags.preserves_dtype = []
-        return tags

@@ -11,12 +11,20 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from ._clip import encode_batch, iter_batches
+from ._clip import (
+    CLIPFeatureExtractor,
+    CLIPTransformerBase,
+    iter_batches,
+    pool_views,
+    pools_class_token,
+    resolve_blocks,
+)
+from ._compat import HasMethods, Interval, StrOptions, fit_context
 from ._image_io import check_images, view_feature_names, warn_failed
+from ._torch_utils import DEVICE_CONSTRAINT
 
 __all__ = ["CoRITInjector", "RegionMaskDisplay"]
 
@@ -69,7 +77,7 @@ def _fisher_gsnr(n, s, ss, eps=1e-12):
     return diff**2 / (2.0 * np.maximum(noise, floor)), diff / 2.0
 
 
-class CoRITInjector(TransformerMixin, BaseEstimator):
+class CoRITInjector(CLIPTransformerBase):
     """CLIP features with a contrastive gradient proxy, regional injection and
     hierarchical integration (a training-free reading of CoRIT).
 
@@ -106,7 +114,8 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
        ``integration="gsnr"``), equal (``"uniform"``), or concatenated
        (``"concat"``).
 
-    :meth:`transform` runs the backbone once with forward hooks, so its cost
+    :meth:`transform` runs the backbone once (open_clip's ``forward_intermediates``,
+    stopping after the deepest selected block), so its cost
     is that of :meth:`CLIPFeatureExtractor.transform` plus a few small matrix
     products. With ``alpha=0`` and the single last block (``layers=[-1]``,
     ``readout="proj"``) the output is exactly the backbone's final CLIP
@@ -221,7 +230,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "integration": [StrOptions({"gsnr", "uniform", "concat"})],
         "readout": [StrOptions({"proj", "token"})],
-        "device": [str, object],
+        "device": DEVICE_CONSTRAINT,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "verbose": ["verbose"],
     }
@@ -251,28 +260,6 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
-    def _resolve_layers(self, n_blocks):
-        layers = self.layers
-        if isinstance(layers, str):
-            return list(range(n_blocks))
-        if isinstance(layers, Integral) and not isinstance(layers, bool):
-            layers = [layers]
-        if len(layers) == 0:
-            raise ValueError("layers must not be empty")
-        out = []
-        for b in layers:
-            if isinstance(b, bool) or not isinstance(b, Integral):
-                raise ValueError(f"layers entries must be ints, got {b!r}")
-            if not -n_blocks <= b < n_blocks:
-                raise ValueError(
-                    f"layer {b} is out of range: the backbone has {n_blocks} transformer "
-                    f"blocks (valid: {-n_blocks}..{n_blocks - 1})"
-                )
-            out.append(int(b) % n_blocks)
-        if len(set(out)) != len(out):
-            raise ValueError(f"layers {self.layers!r} names the same block twice")
-        return sorted(out)
-
     def _check_y(self, y, n):
         if y is None:
             raise ValueError(
@@ -290,6 +277,9 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
             )
         return classes, (y == classes[1]).astype(np.int64)
 
+    _progress_desc = "CoRIT features"
+
+    @fit_context(prefer_skip_nested_validation=False)  # the backbone validates its own
     def fit(self, X, y=None):
         """Run the backbone over ``X`` and compute the CGP statistics, mask and weights.
 
@@ -308,6 +298,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         self._fit(X, y, keep_tokens=False)
         return self
 
+    @fit_context(prefer_skip_nested_validation=False)
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and transform ``X`` with a single pass of the backbone.
 
@@ -335,18 +326,11 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         return self._transform_cached(*cache)
 
     def _cacheable(self, visual):
-        if self.readout == "token":
-            return True
-        return getattr(visual, "attn_pool", None) is None and (
-            getattr(visual, "pool_type", "tok") == "tok"
-        )
+        return self.readout == "token" or pools_class_token(visual)
 
     def _fit(self, X, y, keep_tokens):
         import torch
 
-        from ._clip import CLIPFeatureExtractor
-
-        self._validate_params()
         coll = check_images(X)
         self.classes_, yb = self._check_y(y, len(coll))
 
@@ -358,7 +342,9 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         visual = self.backbone_.model_
         self.device_ = self.backbone_.device_
         self.n_views_ = coll.n_views
-        self.layers_ = self._resolve_layers(len(visual.transformer.resblocks))
+        self.layers_ = sorted(resolve_blocks(
+            self.layers, len(visual.transformer.resblocks), name="the backbone", allow_last=False
+        ))
 
         gh, gw = visual.grid_size
         if self.grid > min(gh, gw):
@@ -385,9 +371,9 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         failed = []
         with torch.inference_mode():
             for k, x, errors in iter_batches(
-                coll, self.backbone_._preprocess, self.backbone_.image_size_,
-                self.batch_size, self.backbone_.num_workers, self.backbone_.on_error,
-                self.verbose, "CoRIT statistics",
+                coll, self.backbone_.preprocess_, self.backbone_.image_size_,
+                batch_size=self.batch_size, num_workers=self.backbone_.num_workers,
+                on_error=self.backbone_.on_error, verbose=self.verbose, desc="CoRIT statistics",
             ):
                 ok = np.array([not e for e in errors], dtype=bool)
                 failed += [(int(kk) // n_views, e) for kk, e in zip(k, errors) if e]
@@ -395,8 +381,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
                     continue
                 x = x[torch.from_numpy(ok)].to(self.device_, non_blocking=True)
                 lab = torch.as_tensor(yb[k[ok] // n_views], device=self.device_)
-                with self.backbone_._autocast():
-                    _, tokens = encode_batch(visual, x, self.layers_, need_embed=False)
+                _, tokens = self.backbone_.encode(x, self.layers_, need_embed=False)
                 feats = torch.stack(
                     [
                         torch.cat(
@@ -462,7 +447,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
 
         rw = torch.as_tensor(self.region_weights_, dtype=torch.float32, device=self.device_)
         outs = []
-        with torch.inference_mode(), self.backbone_._autocast():
+        with torch.inference_mode():
             for start in range(0, cache.shape[0], 256):
                 c = torch.from_numpy(cache[start:start + 256]).to(self.device_)
                 inj = None
@@ -471,11 +456,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
                 outs.append(self._combine(c[:, :, -1], inj).cpu().numpy())
         feats = np.concatenate(outs).astype(np.float32, copy=False)
         warn_failed(failed)
-        n_views, d = cache.shape[0] // n, feats.shape[1]
-        feats = feats.reshape(n, n_views, d)
-        if self.backbone_.view_pooling == "mean":
-            return feats.mean(axis=1)
-        return feats.reshape(n, n_views * d)
+        return pool_views(feats, n, self.backbone_.view_pooling)
 
     # ------------------------------------------------------------ transform
     def _readout(self, t, inj):
@@ -485,7 +466,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
             cls = t[:, 0]
             return cls if inj is None else cls + inj
         pool_type = getattr(visual, "pool_type", "tok")
-        if getattr(visual, "attn_pool", None) is None and pool_type == "tok":
+        if pools_class_token(visual):
             x = t[:, :1]  # layer norm and pooling act on the class token only
             if inj is not None:
                 x = x + inj[:, None]
@@ -499,10 +480,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
                 else:
                     x = x.clone()
                     x[:, 0] = x[:, 0] + inj
-        pooled, _ = visual._pool(x)
-        if visual.proj is not None:
-            pooled = pooled @ visual.proj
-        return pooled
+        return self.backbone_.project(x)
 
     def _combine(self, cls, inj):
         """Read out and integrate class tokens ``cls`` (B, L, W) + injections ``inj``.
@@ -513,40 +491,42 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
 
         h = cls if inj is None else cls + inj
         B, L, W = h.shape
-        if self.readout == "proj":
-            visual = self.backbone_.model_
-            h, _ = visual._pool(h.reshape(B * L, 1, W))  # final norm on the class token
-            if visual.proj is not None:
-                h = h @ visual.proj
-            h = h.reshape(B, L, -1)
+        if self.readout == "proj":  # final norm and projection of the class token
+            h = self.backbone_.project(h.reshape(B * L, 1, W)).reshape(B, L, -1)
         h = h.float()
         if self.integration == "concat":
             return h.reshape(B, -1)
         w = torch.as_tensor(self.layer_weights_, dtype=torch.float32, device=h.device)
         return torch.einsum("bld,l->bd", h, w)
 
-    def _features_from_batch(self, x, patch_weights):
+    def _clip_extractor(self):
+        return self.backbone_
+
+    def _n_features_view(self):
+        return self._dim * (len(self.layers_) if self.integration == "concat" else 1)
+
+    def _features_from_batch(self, x):
         import torch
 
         visual = self.backbone_.model_
-        with self.backbone_._autocast():
-            _, tokens = encode_batch(visual, x, self.layers_, need_embed=False)
-            if self._cacheable(visual):  # a few batched ops whatever the number of blocks
-                cls = torch.stack([tokens[b][:, 0] for b in self.layers_], dim=1)
-                inj = None
-                if self.alpha != 0:
-                    patches = torch.stack([tokens[b][:, 1:] for b in self.layers_], dim=1)
-                    pw = patch_weights.to(patches.dtype)
-                    inj = self.alpha * torch.einsum("blpw,lp->blw", patches, pw)
-                return self._combine(cls, inj)
-            parts = []  # pooling over all tokens (avg / attentional pooling models)
-            for i, b in enumerate(self.layers_):
-                t = tokens[b]
-                inj = None
-                if self.alpha != 0:
-                    pw = patch_weights[i].to(t.dtype)
-                    inj = self.alpha * torch.einsum("bpw,p->bw", t[:, 1:], pw)
-                parts.append(self._readout(t, inj).float() * float(self.layer_weights_[i]))
+        patch_weights = torch.as_tensor(self._patch_weights, device=self.device_)
+        _, tokens = self.backbone_.encode(x, self.layers_, need_embed=False)
+        if self._cacheable(visual):  # a few batched ops whatever the number of blocks
+            cls = torch.stack([tokens[b][:, 0] for b in self.layers_], dim=1)
+            inj = None
+            if self.alpha != 0:
+                patches = torch.stack([tokens[b][:, 1:] for b in self.layers_], dim=1)
+                pw = patch_weights.to(patches.dtype)
+                inj = self.alpha * torch.einsum("blpw,lp->blw", patches, pw)
+            return self._combine(cls, inj)
+        parts = []  # pooling over all tokens (avg / attentional pooling models)
+        for i, b in enumerate(self.layers_):
+            t = tokens[b]
+            inj = None
+            if self.alpha != 0:
+                pw = patch_weights[i].to(t.dtype)
+                inj = self.alpha * torch.einsum("bpw,p->bw", t[:, 1:], pw)
+            parts.append(self._readout(t, inj).float() * float(self.layer_weights_[i]))
         if self.integration == "concat":
             return torch.cat(parts, dim=1)
         return sum(parts[1:], parts[0])
@@ -565,38 +545,8 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
         features : ndarray of shape (n_samples, ``n_features_out_``), dtype float32
             Rows of images that failed to load with ``on_error="skip"`` are NaN.
         """
-        import torch
-
         check_is_fitted(self, "region_mask_")
-        coll = check_images(X)
-        view_pooling = self.backbone_.view_pooling
-        if view_pooling == "concat" and coll.n_views != self.n_views_:
-            raise ValueError(
-                f"X has {coll.n_views} views per sample but CoRITInjector was fitted on "
-                f"{self.n_views_} (view_pooling='concat' needs the same number)"
-            )
-        n, n_views = len(coll), coll.n_views
-        d = self._dim * (len(self.layers_) if self.integration == "concat" else 1)
-        feats = np.empty((n * n_views, d), dtype=np.float32)
-        pw = torch.as_tensor(self._patch_weights, device=self.device_)
-        failed = []
-        with torch.inference_mode():
-            for k, x, errors in iter_batches(
-                coll, self.backbone_._preprocess, self.backbone_.image_size_,
-                self.batch_size, self.backbone_.num_workers, self.backbone_.on_error,
-                self.verbose, "CoRIT features",
-            ):
-                out = self._features_from_batch(x.to(self.device_, non_blocking=True), pw)
-                feats[k] = out.cpu().numpy()
-                for kk, err in zip(k, errors):
-                    if err:
-                        feats[kk] = np.nan
-                        failed.append((int(kk) // n_views, err))
-        warn_failed(failed)
-        feats = feats.reshape(n, n_views, d)
-        if view_pooling == "mean":
-            return feats.mean(axis=1)
-        return feats.reshape(n, n_views * d)
+        return self._batched_transform(X)
 
     def get_feature_names_out(self, input_features=None):
         """Feature names: ``corit{k}``, or ``corit_block{b}_{k}`` with ``"concat"``.
@@ -623,11 +573,7 @@ class CoRITInjector(TransformerMixin, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.two_d_array = False
-        tags.input_tags.string = True
         tags.target_tags.required = True
-        tags.requires_fit = True
-        tags.transformer_tags.preserves_dtype = []
         return tags
 
 
@@ -662,7 +608,7 @@ class RegionMaskDisplay:
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> from skforensics import CLIPFeatureExtractor, CoRITInjector
-    >>> from skforensics._corit import RegionMaskDisplay
+    >>> from skforensics import RegionMaskDisplay
     >>> from skforensics.datasets import load_sample_images
     >>> data = load_sample_images("cifake")
     >>> clip = CLIPFeatureExtractor("skf-tiny-vit", pretrained=None, random_state=0)
@@ -713,7 +659,7 @@ class RegionMaskDisplay:
             idx = [estimator.layers_.index(b) for b in wanted]
         img = None
         if image is not None:
-            img = _model_view(estimator.backbone_, image)
+            img = estimator.backbone_.model_view(image)
         visual = estimator.backbone_.model_
         ps = visual.patch_size if hasattr(visual, "patch_size") else (
             estimator.backbone_.image_size_[0] // visual.grid_size[0],
@@ -799,18 +745,3 @@ class RegionMaskDisplay:
         self.ax_ = np.asarray(axes, dtype=object)
         self.figure_ = fig
         return self
-
-
-def _model_view(clip, image):
-    """The image as the fitted backbone sees it: preprocessed, un-normalised, uint8."""
-    from PIL import Image
-
-    from ._image_io import load_image
-
-    arr = load_image(image)
-    x = clip._preprocess(Image.fromarray(arr)).float().numpy()  # (3, H, W)
-    cfg = clip.model_.preprocess_cfg
-    mean = np.asarray(cfg.get("mean", (0.0, 0.0, 0.0)), dtype=np.float32)[:, None, None]
-    std = np.asarray(cfg.get("std", (1.0, 1.0, 1.0)), dtype=np.float32)[:, None, None]
-    x = np.clip((x * std + mean) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return x.transpose(1, 2, 0)

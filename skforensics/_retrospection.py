@@ -5,6 +5,7 @@ See :class:`MultiScaleStyleRetrospection` and ``docs/user_guide/hrr_msr.rst``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from numbers import Integral, Real
@@ -12,7 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from ._compat import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from ._image_io import check_images
@@ -361,8 +362,21 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
     device : str, default="auto"
         Torch device; ``"auto"`` picks CUDA when available. Resolved in
         :meth:`fit` into ``device_``. The classical steps run there too.
-    batch_size : int, default=8
-        Images processed together (each makes ``len(scales)`` views).
+    batch_size : int, default=4
+        Images processed together (each makes ``len(scales)`` views). Small
+        batches keep the classical filters' working set in the CPU caches; the
+        diffusion pass may want larger ones on a GPU.
+    n_threads : int or None, default=None
+        CPU threads of :meth:`transform` on CPU. The classical path runs
+        batches side by side on ``n_threads`` Python threads, each with
+        single-threaded torch kernels (torch's own thread count is set to 1
+        for the duration of the call and restored afterwards); the diffusion
+        pass runs batches one after the other with ``n_threads`` torch
+        threads. ``None`` picks a default that never oversubscribes: 1 when
+        called from a worker thread (Dask tasks, joblib's threading backend),
+        otherwise the CPUs available to the process capped by
+        ``torch.get_num_threads()`` -- which follows ``OMP_NUM_THREADS``, the
+        limit Dask and joblib set in their worker processes. Ignored on GPU.
     random_state : int, RandomState instance or None, default=None
         Seeds the resampling noise and the diffusion noise. With an int, the
         output is a deterministic function of ``X``; ``None`` draws fresh noise
@@ -422,6 +436,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         "guidance": [str],
         "device": "no_validation",  # checked by resolve_device in fit
         "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -440,7 +455,8 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         num_inference_steps=10,
         guidance="empty",
         device="auto",
-        batch_size=8,
+        batch_size=4,
+        n_threads=None,
         random_state=None,
         verbose=False,
     ):
@@ -457,6 +473,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         self.guidance = guidance
         self.device = device
         self.batch_size = batch_size
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -471,15 +488,13 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         return tags
 
     def __sklearn_clone__(self):
-        from sklearn.base import _clone_parametrized
-
         diffusion = self.diffusion
         if not _is_in_memory(diffusion):
-            return _clone_parametrized(self)
+            return super().__sklearn_clone__()
         # share in-memory weights by reference instead of deep-copying them
         self.diffusion = None
         try:
-            new = _clone_parametrized(self)
+            new = super().__sklearn_clone__()
         finally:
             self.diffusion = diffusion
         new.diffusion = dict(diffusion) if isinstance(diffusion, dict) else diffusion
@@ -592,7 +607,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         """
         import torch
 
-        from ._torch_utils import progress
+        from ._torch_utils import default_n_threads, progress, single_torch_thread
 
         check_is_fitted(self, "device_")
         coll = check_images(X, allow_multiview=False)
@@ -601,7 +616,8 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         out = np.empty((n, v, size, size, 3), dtype=np.uint8)
         bs = int(self.batch_size)
         starts = range(0, n, bs)
-        for start in progress(starts, self.verbose, desc="MSR", total=len(starts)):
+
+        def one_batch(start):
             idx = range(start, min(start + bs, n))
             batch = np.stack([_resize(coll.load(i), size) for i in idx])
             x = torch.from_numpy(batch).to(self.device_).permute(0, 3, 1, 2).float().div_(255.0)
@@ -611,6 +627,28 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
             out[idx.start : idx.stop] = (
                 views.mul_(255.0).add_(0.5).to(torch.uint8).permute(0, 1, 3, 4, 2).cpu().numpy()
             )
+
+        cpu = torch.device(self.device_).type == "cpu"
+        n_threads = (
+            1 if not cpu else default_n_threads() if self.n_threads is None else int(self.n_threads)
+        )
+        if not cpu:
+            scope, workers = contextlib.nullcontext(), 1
+        elif self.diffusion is not None:  # big kernels: torch's intra-op threads pay off
+            scope, workers = _torch_threads(n_threads), 1
+        else:  # many small kernels: one torch thread each, batches side by side
+            scope, workers = single_torch_thread(), min(n_threads, len(starts))
+        with scope:
+            if workers <= 1:
+                for start in progress(starts, self.verbose, desc="MSR", total=len(starts)):
+                    one_batch(start)
+            else:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    done = pool.map(one_batch, starts)
+                    for _ in progress(done, self.verbose, desc="MSR", total=len(starts)):
+                        pass
         return out
 
     def transform_tensor(self, x, random_state=None):
@@ -778,6 +816,21 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
             dec = vae.decode(lat.to(vae.dtype) / sf + shift).sample
             out.append((dec.float() / 2.0 + 0.5).clamp_(0, 1).to(x.device))
         return torch.cat(out)
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    """Set torch's intra-op thread count to ``n`` for the block, then restore it."""
+    import torch
+
+    saved = torch.get_num_threads()
+    if saved != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if saved != n:
+            torch.set_num_threads(saved)
 
 
 def _resize(img, size):

@@ -1,20 +1,48 @@
 """Small torch helpers shared by the torch-backed estimators (imported lazily)."""
 
+import contextlib
 import io
+import os
+import threading
 
 import numpy as np
 
 
-def resolve_device(device):
-    """Resolve ``"auto"`` to ``"cuda"`` when available, else ``"cpu"``.
+class _TorchDeviceMeta(type):
+    def __instancecheck__(cls, obj):
+        return type(obj).__module__ == "torch" and type(obj).__name__ == "device"
 
-    Explicit devices are checked: asking for CUDA on a machine without it raises.
+
+class TorchDevice(metaclass=_TorchDeviceMeta):
+    """``isinstance(x, TorchDevice)`` is ``isinstance(x, torch.device)``, without importing torch."""
+
+
+TorchDevice.__module__, TorchDevice.__qualname__ = "torch", "device"  # messages say torch.device
+
+#: The one ``_parameter_constraints`` entry of every ``device`` parameter:
+#: ``"auto"``, a device string (``"cpu"``, ``"cuda:1"``, ``"mps"``) or a
+#: ``torch.device``. :func:`resolve_device` turns it into ``device_``, always a
+#: ``torch.device``.
+DEVICE_CONSTRAINT = [str, TorchDevice]
+
+
+def resolve_device(device):
+    """Resolve a ``device`` parameter into the ``torch.device`` stored as ``device_``.
+
+    ``"auto"`` (or None) is CUDA when available, else the CPU. Explicit devices
+    are checked: asking for CUDA or MPS on a machine without it raises.
     """
     import torch
 
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a device: use 'auto', 'cpu', 'cuda', 'cuda:<index>', "
+            "'mps' or a torch.device"
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was requested but CUDA is not available")
     if dev.type == "mps" and not torch.backends.mps.is_available():
@@ -72,3 +100,57 @@ def progress(iterable, verbose, desc=None, total=None):
 
 def to_numpy(t):
     return t.detach().float().cpu().numpy().astype(np.float32, copy=False)
+
+
+def default_n_threads():
+    """CPU threads an image transformer may use by default, without oversubscribing.
+
+    One when called from a thread other than the main one (a Dask worker task, a
+    joblib threading-backend job, a user's thread pool: several copies run side
+    by side). Otherwise the CPUs this process may run on, capped by torch's
+    intra-op thread count, which follows ``OMP_NUM_THREADS`` -- the limit that
+    Dask's nanny (1) and joblib's loky workers (cores / workers) set for their
+    worker processes -- and ``torch.set_num_threads``.
+    """
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return 1
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows
+        n = os.cpu_count() or 1
+    import torch
+
+    return max(1, min(n, torch.get_num_threads()))
+
+
+_TORCH_THREADS_LOCK = threading.Lock()
+_TORCH_THREADS_STATE = {"depth": 0, "saved": None}
+
+
+@contextlib.contextmanager
+def single_torch_thread():
+    """Run torch's CPU kernels on the calling thread for the duration of the block.
+
+    Scoped and re-entrant across threads: the first entrant saves
+    ``torch.get_num_threads()`` and sets 1, the last one to leave restores it.
+    Many small kernels (image filters on a few images) run several times faster
+    this way than with torch's OpenMP pool, whose threads wait on each other and
+    on every other busy process; the caller parallelizes over images instead.
+    """
+    import torch
+
+    with _TORCH_THREADS_LOCK:
+        if _TORCH_THREADS_STATE["depth"] == 0:
+            _TORCH_THREADS_STATE["saved"] = torch.get_num_threads()
+            if _TORCH_THREADS_STATE["saved"] != 1:
+                torch.set_num_threads(1)
+        _TORCH_THREADS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _TORCH_THREADS_LOCK:
+            _TORCH_THREADS_STATE["depth"] -= 1
+            if _TORCH_THREADS_STATE["depth"] == 0 and _TORCH_THREADS_STATE["saved"] != 1:
+                torch.set_num_threads(_TORCH_THREADS_STATE["saved"])

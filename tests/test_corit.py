@@ -126,13 +126,11 @@ def test_injection_adds_weighted_kept_regions(clip, data):
     # region tokens from the mean-pooled patch tokens of each single-patch region
     import torch
 
-    from skforensics._clip import encode_batch
-
     bb = est.backbone_
-    xs = torch.stack([bb._preprocess(__import__("PIL.Image").Image.fromarray(im))
+    xs = torch.stack([bb.preprocess_(__import__("PIL.Image").Image.fromarray(im))
                       for im in X[:8]])
     with torch.inference_mode():
-        _, t = encode_batch(bb.model_, xs, [2], need_embed=False)
+        _, t = bb.encode(xs, [2], need_embed=False)
     patches = t[2][:, 1:].numpy()  # (8, 16, 64); one patch per region on the 4x4 grid
     expected = tok + alpha * np.einsum("r,brw->bw", est.region_weights_[0], patches)
     np.testing.assert_allclose(est.transform(X[:8]), expected, rtol=1e-4, atol=1e-5)
@@ -258,7 +256,7 @@ def test_region_mask_display(fitted, data):
     mpl.use("Agg")
     import matplotlib.pyplot as plt
 
-    from skforensics._corit import RegionMaskDisplay
+    from skforensics import RegionMaskDisplay
 
     X, _ = data
     disp = RegionMaskDisplay.from_estimator(fitted, image=X[0], layers=[0, -1])

@@ -7,7 +7,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from .._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from .._image_io import check_images, view_feature_names, warn_failed

@@ -5,7 +5,7 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from .._compat import Interval
 
 from ._base import ImageFeatureExtractorBase, ycbcr
 

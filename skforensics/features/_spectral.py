@@ -6,7 +6,7 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from .._compat import Interval, StrOptions
 
 from ._base import ImageFeatureExtractorBase, to_float_planes
 

@@ -7,8 +7,7 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, check_cv
-from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from .._compat import HasMethods, Interval, StrOptions, fit_context, safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from ._report import scores_of
@@ -118,6 +117,7 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
         self.fpr = fpr
         self.cv = cv
 
+    @fit_context(prefer_skip_nested_validation=False)  # estimator is validated by its own fit
     def fit(self, X, y):
         """Fit the scoring model and choose the threshold.
 
@@ -132,7 +132,6 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
         -------
         self : FixedFPRThreshold
         """
-        self._validate_params()
         y = np.asarray(y)
         if set(np.unique(y).tolist()) - {0, 1}:
             raise ValueError(f"y must hold 0 (real) and 1 (generated) labels, got {np.unique(y)}")
@@ -147,8 +146,8 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
             cv = check_cv(cv, y, classifier=True)
             scores = np.empty(len(y), dtype=float)
             for train, test in cv.split(X, y):
-                est = clone(self.estimator).fit(_safe_indexing(X, train), y[train])
-                scores[test] = scores_of(est, _safe_indexing(X, test))
+                est = clone(self.estimator).fit(safe_indexing(X, train), y[train])
+                scores[test] = scores_of(est, safe_indexing(X, test))
             self.estimator_ = clone(self.estimator).fit(X, y)
         self.threshold_ = threshold_at_fpr(y, scores, self.fpr)
         self.classes_ = np.array([0, 1])
