@@ -16,7 +16,22 @@ name                   pipeline
 
 from __future__ import annotations
 
-__all__ = ["PIPELINES", "describe_pipelines", "make_named_pipeline"]
+from typing import Callable, NamedTuple
+
+__all__ = ["PIPELINES", "PipelineSpec", "describe_pipelines", "make_named_pipeline"]
+
+
+class PipelineSpec(NamedTuple):
+    """An entry of :data:`PIPELINES`."""
+
+    #: one-line description (``skforensics pipelines``)
+    description: str
+    #: ``factory(n_jobs=None, verbose=False, pretrained=None)`` -> unfitted Pipeline
+    factory: Callable
+    #: whether the pipeline needs pretrained weights (downloaded or cached)
+    needs_weights: bool
+    #: whether ``pretrained`` (a tag or a local checkpoint) applies
+    takes_pretrained: bool = False
 
 
 def _weightfree_features(n_jobs=None, verbose=False):
@@ -49,7 +64,7 @@ def _logreg():
     return LogisticRegression(C=1.0, max_iter=5000)
 
 
-def _spectral_csam(n_jobs=None, verbose=False):
+def _spectral_csam(n_jobs=None, verbose=False, pretrained=None):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -62,7 +77,7 @@ def _spectral_csam(n_jobs=None, verbose=False):
     )
 
 
-def _spectral_logreg(n_jobs=None, verbose=False):
+def _spectral_logreg(n_jobs=None, verbose=False, pretrained=None):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -75,7 +90,7 @@ def _spectral_logreg(n_jobs=None, verbose=False):
     )
 
 
-def _radial_logreg(n_jobs=None, verbose=False):
+def _radial_logreg(n_jobs=None, verbose=False, pretrained=None):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -95,7 +110,7 @@ def _radial_logreg(n_jobs=None, verbose=False):
     )
 
 
-def _clip_csam(n_jobs=None, verbose=False):
+def _clip_csam(n_jobs=None, verbose=False, pretrained=None):
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -103,16 +118,17 @@ def _clip_csam(n_jobs=None, verbose=False):
 
     return Pipeline(
         [
-            ("features", CLIPFeatureExtractor(pretrained="openai", verbose=verbose)),
+            ("features", CLIPFeatureExtractor(
+                pretrained="openai" if pretrained is None else pretrained, verbose=verbose)),
             ("scale", StandardScaler()),
             ("classifier", _csam()),
         ]
     )
 
 
-#: name -> (one-line description, factory(n_jobs, verbose), needs pretrained weights)
+#: name -> :class:`PipelineSpec` (description, factory, needs_weights, takes_pretrained)
 PIPELINES = {
-    "spectral-csam": (
+    "spectral-csam": PipelineSpec(
         (
             "weight-free spectral + residual features -> StandardScaler -> "
             "CorrentropySparseAdditiveClassifier (CPU)"
@@ -120,28 +136,29 @@ PIPELINES = {
         _spectral_csam,
         False,
     ),
-    "spectral-logreg": (
+    "spectral-logreg": PipelineSpec(
         "weight-free spectral + residual features -> StandardScaler -> LogisticRegression (CPU)",
         _spectral_logreg,
         False,
     ),
-    "radial-logreg": (
+    "radial-logreg": PipelineSpec(
         "baseline: 64-bin azimuthal power spectrum -> StandardScaler -> LogisticRegression",
         _radial_logreg,
         False,
     ),
-    "clip-csam": (
+    "clip-csam": PipelineSpec(
         (
             "CLIP ViT-B-32 (OpenAI weights) features -> StandardScaler -> "
             "CorrentropySparseAdditiveClassifier (needs the weights; GPU recommended)"
         ),
         _clip_csam,
         True,
+        True,
     ),
 }
 
 
-def make_named_pipeline(name, *, n_jobs=None, verbose=False):
+def make_named_pipeline(name, *, n_jobs=None, verbose=False, pretrained=None):
     """Build the (unfitted) pipeline called ``name``.
 
     Parameters
@@ -152,6 +169,9 @@ def make_named_pipeline(name, *, n_jobs=None, verbose=False):
         Threads of the weight-free feature extractors.
     verbose : bool, default=False
         Progress bars.
+    pretrained : str, optional
+        For the CLIP pipelines: an open_clip pretrained tag or the path of a
+        local checkpoint, instead of the default ``"openai"`` weights.
 
     Returns
     -------
@@ -164,10 +184,22 @@ def make_named_pipeline(name, *, n_jobs=None, verbose=False):
     ['features', 'scale', 'classifier']
     """
     if name not in PIPELINES:
-        raise ValueError(f"unknown pipeline {name!r}; available: {sorted(PIPELINES)}")
-    return PIPELINES[name][1](n_jobs=n_jobs, verbose=verbose)
+        import difflib
+
+        close = difflib.get_close_matches(name, list(PIPELINES), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ValueError(
+            f"unknown pipeline {name!r}{hint}; available: {', '.join(sorted(PIPELINES))}"
+        )
+    spec = PIPELINES[name]
+    if pretrained is not None and not spec.takes_pretrained:
+        raise ValueError(
+            f"pipeline {name!r} has no pretrained weights to choose; pretrained applies to "
+            + ", ".join(n for n, sp in PIPELINES.items() if sp.takes_pretrained)
+        )
+    return spec.factory(n_jobs=n_jobs, verbose=verbose, pretrained=pretrained)
 
 
 def describe_pipelines():
     """``[(name, description), ...]`` of the named pipelines."""
-    return [(name, desc) for name, (desc, _, _) in PIPELINES.items()]
+    return [(name, spec.description) for name, spec in PIPELINES.items()]
