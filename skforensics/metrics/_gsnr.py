@@ -55,9 +55,8 @@ def _prepare(net, X, y):
     if y is None:
         raise ValueError("GSNR needs the labels y")
     if isinstance(net, SAMNetClassifier):
-        Xp = net._prepare_X(X, reset=False)
-        yp = net._encode_y(y, reset=False)
-        return Xp, yp, net._to_module_input, net.device_
+        Xp, yp = net.prepare_inputs(X, y)
+        return Xp, yp, net.to_module_input, net.device_
     # any other skorch classifier on numeric X
     device = torch.device(net.device if net.device not in (None, "auto") else "cpu")
     Xp = np.asarray(X, dtype=np.float32)

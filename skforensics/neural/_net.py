@@ -206,9 +206,20 @@ class SAMNetClassifier(NeuralNetClassifier):
         self.random_state = random_state
 
     # ------------------------------------------------------------------ device
+    def _resolve_device(self, reset=False):
+        """The one place where ``device`` becomes ``device_`` (always a ``torch.device``)."""
+        if reset or not hasattr(self, "device_"):
+            self.device_ = resolve_device(self.device)
+        return self.device_
+
     @contextlib.contextmanager
     def _resolved_device(self):
-        """Let skorch internals that read ``self.device`` see ``device_``."""
+        """Let skorch's initialisation, which moves modules to ``self.device``, see ``device_``.
+
+        skorch has no "auto" device; ``device`` keeps the value the user gave
+        (``get_params`` and ``clone`` see it), ``device_`` the resolved one.
+        """
+        self._resolve_device()
         requested = self.device
         self.device = self.device_
         try:
@@ -218,19 +229,15 @@ class SAMNetClassifier(NeuralNetClassifier):
 
     def initialize(self):
         """Resolve ``device`` into ``device_`` and initialise the torch components."""
-        self.device_ = resolve_device(self.device)
+        self._resolve_device(reset=True)
         with self._resolved_device():
             return super().initialize()
 
     def _initialize_module(self, reason=None):
-        if not hasattr(self, "device_"):
-            self.device_ = resolve_device(self.device)
         with self._resolved_device():
             return super()._initialize_module(reason=reason)
 
     def _initialize_criterion(self, reason=None):
-        if not hasattr(self, "device_"):
-            self.device_ = resolve_device(self.device)
         with self._resolved_device():
             return super()._initialize_criterion(reason=reason)
 
@@ -439,7 +446,7 @@ class SAMNetClassifier(NeuralNetClassifier):
         """Prepare the data, (re)initialise when ``reset``, run ``max_epochs`` epochs."""
         Xp, yp = self._prepare_training_data(X, y, reset=reset)
         if reset:
-            self.device_ = resolve_device(self.device)
+            self._resolve_device(reset=True)  # before the RNG fork, which needs the device
         seed = self.seed_ + (0 if reset else len(self.history_))
         with self._torch_rng(seed):
             if reset:
@@ -448,7 +455,48 @@ class SAMNetClassifier(NeuralNetClassifier):
         return self
 
     # ---------------------------------------------------------------- forward
-    def _to_module_input(self, x):
+    def prepare_inputs(self, X, y=None):
+        """Validate ``X`` (and ``y``) as :meth:`predict` does; return the module-ready data.
+
+        Used by :mod:`skforensics.metrics` to compute per-sample gradients on
+        exactly the data the network is trained on.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d), or images
+            Feature matrix or images (paths, PIL images, uint8 arrays) of the
+            kind seen in fit.
+        y : array-like of shape (n,), default=None
+            Labels among ``classes_``.
+
+        Returns
+        -------
+        X_prepared : ndarray
+            float32 ``(n, d)`` features or uint8 ``(n, H, W, 3)`` images; pass
+            batches of it through :meth:`to_module_input`.
+        y_encoded : ndarray of shape (n,), dtype int64, or None
+            Indices into ``classes_``; None when ``y`` is None.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "input_kind_")
+        Xp = self._prepare_X(X, reset=False)
+        yp = None if y is None else self._encode_y(y, reset=False)
+        return Xp, yp
+
+    def to_module_input(self, x):
+        """A batch of :meth:`prepare_inputs` output as the module's input tensor on ``device_``.
+
+        Parameters
+        ----------
+        x : ndarray or torch.Tensor
+            float32 features ``(B, d)`` or uint8 images ``(B, H, W, 3)``.
+
+        Returns
+        -------
+        tensor : torch.Tensor
+            Features, or images as float ``(B, 3, H, W)`` in ``[0, 1]``.
+        """
         x = to_tensor(x, device=self.device_)
         if x.dtype == torch.uint8:
             x = x.permute(0, 3, 1, 2).float().div_(255.0)
@@ -459,11 +507,11 @@ class SAMNetClassifier(NeuralNetClassifier):
         if isinstance(x, Mapping):
             views = x.get("views")
             x = x["X"]
-        x = self._to_module_input(x)
+        x = self.to_module_input(x)
         if views is None or not self.module_.training:
             return self.module_(x, **fit_params)
         b, v = views.shape[:2]
-        views = self._to_module_input(views.reshape(b * v, *views.shape[2:]))
+        views = self.to_module_input(views.reshape(b * v, *views.shape[2:]))
         feats = getattr(self.criterion_, "needs_features", False)
         kw = dict(fit_params, return_features=True) if feats else fit_params
         if views.shape[1:] == x.shape[1:]:
