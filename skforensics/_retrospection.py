@@ -400,11 +400,12 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
     Notes
     -----
     The classical steps are batched torch operations (no Python loop over
-    pixels); on a CPU core they process about 100 images of 256x256 per
-    second with the default settings. When the CPU is shared with other busy
-    processes, torch's multi-threading can be an order of magnitude *slower*
-    than ``torch.set_num_threads(1)``. The diffusion pass runs on ``device_``,
-    in float16 on CUDA for weights loaded from a hub id or folder.
+    pixels), run with single-threaded torch kernels on small batches, the
+    batches side by side on ``n_threads`` threads: torch's OpenMP
+    multi-threading on these small kernels was an order of magnitude *slower*
+    than one thread on a shared CPU (``benchmarks/bench_msr_speed.py``). The
+    diffusion pass runs on ``device_``, in float16 on CUDA for weights loaded
+    from a hub id or folder.
 
     References
     ----------
