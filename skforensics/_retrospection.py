@@ -13,9 +13,9 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from ._compat import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval
 from ._image_io import check_images
 
 # fixed constants of our reading of HRR Eq. 2 (see the user guide)
