@@ -407,7 +407,7 @@ def _cmd_train(args):
 def _cmd_evaluate(args):
     from sklearn.metrics import average_precision_score, roc_auc_score
 
-    from .model_selection import per_generator_table
+    from .model_selection import ReportTable, per_generator_table
 
     _check_output(args.json, "--json")
     model = _load_model(args)
@@ -448,14 +448,22 @@ def _cmd_evaluate(args):
     if not both:
         print("(one class only: average precision and ROC AUC need real and generated images)")
     table = None
-    if fake.any():
+    if both:
         thr = getattr(model, "threshold_", 0.5) if args.threshold is None else args.threshold
         table = per_generator_table(y, g, s, threshold=thr)
+    elif fake.any():  # generated images only: the detection rate of each generator
+        rows = [{"generator": gen, "n_fake": int((g == gen).sum()),
+                 "true_positive_rate": float(np.mean(p[g == gen] == 1))}
+                for gen in sorted(set(g.tolist()))]
+        table = ReportTable(["generator", "n_fake", "true_positive_rate"], rows,
+                            title="per-generator results")
+    if table is not None:
         print(table)
     result["per_generator"] = table.to_dict("records") if table is not None else []
     result["failed"] = failed
     if args.json:
-        _write_atomic(args.json, lambda f: json.dump(result, f, indent=2, allow_nan=False))
+        clean = json.loads(json.dumps(result), parse_constant=lambda c: None)  # NaN -> null
+        _write_atomic(args.json, lambda f: json.dump(clean, f, indent=2, allow_nan=False))
         print(f"wrote {args.json}")
     return EXIT_UNREADABLE if failed else 0
 
