@@ -11,6 +11,7 @@ __version__ = "0.1.0.dev0"
 # public name -> private module that defines it
 _LAZY = {
     "CLIPFeatureExtractor": "._clip",
+    "CachedTransformer": "._caching",
     "MultiScaleStyleRetrospection": "._retrospection",
     "CoRITInjector": "._corit",
     "CorrentropySparseAdditiveClassifier": "._csam",
