@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import sys
+import warnings
 
 import numpy as np
 
@@ -607,6 +608,10 @@ def _dask_client(args):
     return Client(cluster), cluster
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"skforensics: warning: {_clean(message)}", file=sys.stderr)
+
+
 def _on_sigterm(signum, frame):
     raise _Terminated()
 
@@ -851,6 +856,7 @@ def main(argv=None):
         return EXIT_USAGE
     if getattr(args, "verbose", False) is None:  # progress bars when a person is watching
         args.verbose = sys.stderr.isatty()
+    old_show, warnings.showwarning = warnings.showwarning, _show_warning
     try:
         old_term = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread: SIGTERM keeps its handler
@@ -876,6 +882,7 @@ def main(argv=None):
         _err(f"{type(exc).__name__}: {exc} (set SKFORENSICS_DEBUG=1 for the traceback)")
         return 1
     finally:
+        warnings.showwarning = old_show
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
 

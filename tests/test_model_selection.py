@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -158,3 +158,83 @@ def test_robustness_report():
     assert rep.row("GaussianBlur(sigma=1.0)")["acc"] < rep.row("clean")["acc"]
     rep_cv = robustness_report(clf, data.paths, data.y, {"q50": JPEGCompression(50)}, cv=3)
     assert rep_cv["perturbation"] == ["clean", "q50"] and rep_cv.row("q50")["n_real"] == 24
+
+
+class _CountingFeatures(TransformerMixin, BaseEstimator):
+    """Mean and std of each image; counts the images it transforms."""
+
+    n_images = 0
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        from skforensics.datasets import load_images
+
+        imgs = load_images(X)
+        type(self).n_images += len(imgs)
+        return np.array([[im.mean(), im.std()] for im in imgs])
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def test_reports_make_one_pass_per_image():
+    from skforensics.model_selection import cross_generator_report, robustness_report
+
+    data = load_sample_images("cifake")
+    n = len(data.paths)
+    clf = make_pipeline(_CountingFeatures(), LogisticRegression()).fit(data.paths, data.y)
+    _CountingFeatures.n_images = 0
+    rep = cross_generator_report(clf, data)
+    assert _CountingFeatures.n_images == n
+    pred = clf.predict(data.paths)
+    assert rep["acc"][-1] == pytest.approx(np.mean(pred == data.y))
+    _CountingFeatures.n_images = 0
+    robustness_report(clf, data.paths, data.y, {"jpeg_q50": JPEGCompression(50)})
+    assert _CountingFeatures.n_images == 2 * n  # clean + one perturbation
+    _CountingFeatures.n_images = 0
+    cross_generator_report(make_pipeline(_CountingFeatures(), LogisticRegression()), data, cv=2)
+    assert _CountingFeatures.n_images == 2 * n  # fit + test pass of each fold
+
+
+def test_scores_and_predictions_match_predict():
+    from skforensics.model_selection import (
+        FixedFPRThreshold,
+        fake_class_index,
+        scores_and_predictions,
+    )
+
+    rng = np.random.RandomState(0)
+    y = np.repeat([0, 1], 60)
+    X = rng.randn(120, 2) + y[:, None]
+    for est in (LogisticRegression(), FixedFPRThreshold(LogisticRegression(), fpr=0.1)):
+        est.fit(X, y)
+        scores, pred = scores_and_predictions(est, X)
+        np.testing.assert_array_equal(pred, est.predict(X))
+        np.testing.assert_allclose(scores, est.predict_proba(X)[:, 1])
+    lab = np.where(y == 1, "fake", "real")
+    clf = LogisticRegression().fit(X, lab)
+    assert fake_class_index(clf) == 0
+    scores, pred = scores_and_predictions(clf, X)
+    np.testing.assert_array_equal(np.where(pred == 1, "fake", "real"), clf.predict(X))
+    _, pred_hi = scores_and_predictions(clf, X, threshold=0.9)
+    assert pred_hi.sum() < pred.sum()
+    with pytest.raises(ValueError, match="binary"):
+        fake_class_index(LogisticRegression().fit(X, np.arange(120) % 3))
+
+
+def test_per_generator_table_is_the_report_table():
+    from skforensics.model_selection import cross_generator_report, per_generator_table
+
+    X, y, gen = _toy()
+    clf = LogisticRegression().fit(X, y)
+    table = per_generator_table(y, gen, clf.predict_proba(X)[:, 1])
+    assert table.to_dict() == cross_generator_report(clf, (X, y, gen)).to_dict()
+    assert table["generator"][-1] == "mean"
+    with pytest.raises(ValueError, match="0 \\(real\\) and 1"):
+        per_generator_table([0, 2], ["a", "b"], [0.1, 0.2])
+    with pytest.raises(ValueError, match="one length"):
+        per_generator_table([0, 1], ["a"], [0.1, 0.2])

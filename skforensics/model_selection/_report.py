@@ -9,9 +9,9 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, average_precision_score
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
-from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import safe_indexing
 from ._split import LeaveOneGeneratorOut
 
 __all__ = [
@@ -409,8 +409,8 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
         rows = []
         for train, test in progress(splits, verbose, desc="generators"):
             held = sorted(set(gen[test][y[test] == 1].tolist()))
-            est = clone(estimator).fit(_safe_indexing(X, train), y[train])
-            Xt = _safe_indexing(X, test)
+            est = clone(estimator).fit(safe_indexing(X, train), y[train])
+            Xt = safe_indexing(X, test)
             score, pred = scores_and_predictions(est, Xt)
             m = _metrics(y[test], pred, score)
             rows.append({"generator": ", ".join(held), **m})
@@ -422,8 +422,8 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
         score = np.empty(len(y), dtype=float)
         groups = None if isinstance(cv, (StratifiedKFold, KFold)) else gen
         for train, test in progress(list(cv.split(X, y, groups)), verbose, desc="folds"):
-            est = clone(estimator).fit(_safe_indexing(X, train), y[train])
-            Xt = _safe_indexing(X, test)
+            est = clone(estimator).fit(safe_indexing(X, train), y[train])
+            Xt = safe_indexing(X, test)
             score[test], pred[test] = scores_and_predictions(est, Xt)
         rows = _per_generator_rows(y, gen, pred, score)
     rows.append(_mean_row(rows, "generator"))
@@ -521,7 +521,7 @@ def robustness_report(estimator, X, y, perturbations=None, *, cv=None, verbose=F
             cv = StratifiedKFold(cv, shuffle=True, random_state=0)
         cv = check_cv(cv, y, classifier=True)
         folds = [
-            (train, test, clone(estimator).fit(_safe_indexing(X, train), y[train]))
+            (train, test, clone(estimator).fit(safe_indexing(X, train), y[train]))
             for train, test in cv.split(X, y)
         ]
     rows = []
@@ -529,7 +529,7 @@ def robustness_report(estimator, X, y, perturbations=None, *, cv=None, verbose=F
         pred = np.empty(len(y), dtype=int)
         score = np.empty(len(y), dtype=float)
         for _, test, est in folds:
-            Xt = X if cv is None else _safe_indexing(X, test)
+            Xt = X if cv is None else safe_indexing(X, test)
             if pert is not None:
                 Xt = pert.transform(Xt)
             score[test], pred[test] = scores_and_predictions(est, Xt)
