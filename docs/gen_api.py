@@ -15,6 +15,7 @@ MODULES = [
     ("skforensics.metrics", "Metrics and diagnostics"),
     ("skforensics.neural", "Neural networks (skorch)"),
     ("skforensics.optim", "Optimizers"),
+    ("skforensics.scanning", "Scanning at volume"),
 ]
 
 

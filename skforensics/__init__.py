@@ -30,7 +30,7 @@ _LAZY = {
 }
 _SUBMODULES = (
     "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",
-    "distributed",
+    "distributed", "scanning",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)
