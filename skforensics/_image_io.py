@@ -11,25 +11,122 @@
 
 Every image is decoded to 8-bit RGB: grayscale, RGBA (alpha dropped), palette,
 CMYK, YCbCr, LAB and 16-bit images are converted, and the EXIF orientation is
-applied. Corrupt, missing or truncated files raise :class:`ImageLoadError`,
-whose message names the file and its index in ``X``. Decompression bombs (more
-than :data:`MAX_IMAGE_PIXELS` pixels) are refused before any pixel is decoded.
+applied. Corrupt, missing, truncated or unreadable files raise
+:class:`ImageLoadError`, whose message names the file and the problem.
+FIFOs, devices and sockets are refused before they are opened. Images with more
+pixels than :func:`get_max_image_pixels` (200 million by default, settable with
+:func:`set_max_image_pixels`) are refused before any pixel is decoded
+(decompression bombs), for every format, ICO included.
+
+Large photos are decoded one at a time (at most one image of more than
+32 million pixels is being decoded per process), and a consumer that resizes
+anyway can ask for a reduced decode (``reduce_to``): above 16 million pixels,
+JPEG is decoded at 1/2, 1/4 or 1/8 scale by the codec (draft mode) and
+JPEG 2000 at a reduced resolution level, keeping the shorter side at least
+``2 * reduce_to``.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import stat
+import struct
+import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from numbers import Integral
 
 import numpy as np
 
-#: Images with more pixels than this are refused before decoding (decompression bombs).
-MAX_IMAGE_PIXELS = 64_000_000
+#: Default of :func:`get_max_image_pixels`: 200 million pixels, enough for the
+#: 200 MP sensors of current phones (16320 x 12240).
+DEFAULT_MAX_IMAGE_PIXELS = 200_000_000
+#: Images with more pixels than this are refused before decoding (decompression
+#: bombs). Read it with :func:`get_max_image_pixels`, change it with
+#: :func:`set_max_image_pixels`.
+MAX_IMAGE_PIXELS = DEFAULT_MAX_IMAGE_PIXELS
 #: Smallest accepted side length, in pixels.
 MIN_IMAGE_SIZE = 8
 
 _ON_ERROR = ("raise", "skip")
+# images above this many pixels are decoded one at a time (bounded memory)
+_LARGE_PIXELS = 32_000_000
+_LARGE_LOCK = threading.Lock()
+# a consumer's ``reduce_to`` hint only applies above this many pixels, so that
+# ordinary images are decoded exactly as before
+_REDUCE_ABOVE_PIXELS = 16_000_000
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def get_max_image_pixels():
+    """The largest number of pixels an image may have to be decoded.
+
+    Returns
+    -------
+    max_pixels : int
+        Images with more pixels (width x height, as declared in the file's
+        header) are refused with :class:`~skforensics.ImageLoadError` before any
+        pixel is decoded. 200,000,000 unless changed by
+        :func:`set_max_image_pixels`.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import get_max_image_pixels
+    >>> get_max_image_pixels()
+    200000000
+    """
+    return MAX_IMAGE_PIXELS
+
+
+def set_max_image_pixels(max_pixels):
+    """Set the largest number of pixels an image may have to be decoded.
+
+    The limit applies to every skforensics estimator, to
+    :func:`~skforensics.datasets.load_images` and to ``skforensics scan``
+    (``--max-pixels``), in this process. It is checked on the size declared in
+    the file's header, before any pixel is decoded, in every format (for ICO,
+    on the real size of every embedded image). It replaces Pillow's own
+    ``PIL.Image.MAX_IMAGE_PIXELS`` check for skforensics' decoding: a higher
+    limit works above Pillow's (which refuses images of more than
+    2 x 89.5 million pixels), and Pillow's global is left unchanged except
+    while decoding an image that exceeds it.
+
+    Decoding a full-resolution image takes about 7 bytes per pixel at its peak
+    (Pillow's 4 bytes per pixel plus the 3 of the uint8 array), so the default
+    of 200 million pixels bounds one decode to about 1.4 GB; images of more
+    than 32 million pixels are decoded one at a time.
+
+    Parameters
+    ----------
+    max_pixels : int
+        The new limit, at least ``MIN_IMAGE_SIZE ** 2`` (64).
+
+    Returns
+    -------
+    previous : int
+        The limit before the call, to restore it afterwards.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import get_max_image_pixels, set_max_image_pixels
+    >>> previous = set_max_image_pixels(300_000_000)  # accept 300 Mpx panoramas
+    >>> get_max_image_pixels()
+    300000000
+    >>> _ = set_max_image_pixels(previous)
+    """
+    global MAX_IMAGE_PIXELS
+    if (
+        not isinstance(max_pixels, Integral)
+        or isinstance(max_pixels, bool)
+        or max_pixels < MIN_IMAGE_SIZE**2
+    ):
+        raise ValueError(
+            f"max_pixels must be an integer >= {MIN_IMAGE_SIZE**2}, got {max_pixels!r}"
+        )
+    previous = MAX_IMAGE_PIXELS
+    MAX_IMAGE_PIXELS = int(max_pixels)
+    return previous
 
 
 class ImageLoadError(ValueError):
@@ -58,9 +155,10 @@ def _describe(obj):
 
 
 def _where(index, view=None):
+    """Position of an in-memory image, for messages (files are named by their path)."""
     if index is None:
         return ""
-    return f" (X[{index}]" + (f", view {view})" if view is not None else ")")
+    return f" at position {index}" + (f" (view {view})" if view is not None else "")
 
 
 def _to_uint8_rgb_from_pil(img):
@@ -68,7 +166,9 @@ def _to_uint8_rgb_from_pil(img):
     from PIL import Image, ImageOps
 
     try:
-        img = ImageOps.exif_transpose(img)
+        # exif_transpose copies the image even when there is nothing to do: check first
+        if img.getexif().get(0x0112, 1) not in (None, 1):
+            img = ImageOps.exif_transpose(img)
     except Exception:  # broken EXIF must not make a readable image unreadable
         pass
     mode = img.mode
@@ -128,8 +228,8 @@ def _array_to_rgb(arr, index=None, view=None):
     return np.ascontiguousarray(arr)
 
 
-def _check_size(w, h, index, view, source):
-    where = _where(index, view)
+def _check_size(w, h, index, view, source, where=None):
+    where = _where(index, view) if where is None else where
     if w < MIN_IMAGE_SIZE or h < MIN_IMAGE_SIZE:
         raise ImageLoadError(
             f"image {source!r}{where} is {w}x{h} pixels; at least "
@@ -137,17 +237,229 @@ def _check_size(w, h, index, view, source):
             index,
             source,
         )
-    if w * h > MAX_IMAGE_PIXELS:
+    _check_pixels(w, h, index, source, where)
+
+
+def _check_pixels(w, h, index, source, where=""):
+    limit = MAX_IMAGE_PIXELS
+    if w * h > limit:
         raise ImageLoadError(
-            f"image {source!r}{where} has {w}x{h} = {w * h} pixels, more than "
-            f"skforensics._image_io.MAX_IMAGE_PIXELS={MAX_IMAGE_PIXELS} "
-            "(possible decompression bomb)",
+            f"image {source!r}{where} has {w}x{h} = {w * h:,} pixels, more than the limit "
+            f"of {limit:,} (possible decompression bomb); raise it with "
+            "skforensics.datasets.set_max_image_pixels (scan --max-pixels) if the image is "
+            "genuine",
             index,
             source,
         )
 
 
-def load_image(obj, index=None, view=None):
+def _non_regular_kind(mode):
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _open_regular(path, index):
+    """Open ``path`` for reading, refusing anything but a regular file.
+
+    ``os.stat`` first, so that a FIFO or a device is never opened (opening a
+    FIFO blocks until a writer appears); then a non-blocking open and
+    ``fstat`` of the opened descriptor, in case the path changed in between.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise ImageLoadError(
+                f"image file {path!r} is a broken symbolic link", index, path
+            ) from None
+        raise ImageLoadError(f"image file {path!r} does not exist", index, path) from None
+    except PermissionError:
+        raise ImageLoadError(
+            f"image file {path!r} cannot be read: permission denied (on the file or a "
+            "folder above it)",
+            index,
+            path,
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ImageLoadError(f"image file {path!r} cannot be accessed: {exc}", index, path) from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise ImageLoadError(f"image path {path!r} is a directory, not a file", index, path)
+    if not stat.S_ISREG(st.st_mode):
+        raise ImageLoadError(
+            f"image path {path!r} is {_non_regular_kind(st.st_mode)}, not a regular file; "
+            "it was not opened",
+            index,
+            path,
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except PermissionError:
+        raise ImageLoadError(
+            f"image file {path!r} cannot be read: permission denied", index, path
+        ) from None
+    except OSError as exc:
+        raise ImageLoadError(
+            f"image file {path!r} cannot be opened: {exc.strerror or exc}", index, path
+        ) from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ImageLoadError(
+                f"image path {path!r} is {_non_regular_kind(mode)}, not a regular file",
+                index,
+                path,
+            )
+        if getattr(os, "O_NONBLOCK", 0) and hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _dib_size(head):
+    """``(w, h)`` of a DIB (BMP without file header), as stored in an ICO/CUR entry."""
+    if len(head) < 12:
+        return None
+    if struct.unpack_from("<I", head, 0)[0] == 12:  # BITMAPCOREHEADER
+        w, h = struct.unpack_from("<HH", head, 4)
+    else:
+        w, h = struct.unpack_from("<ii", head, 4)
+    return abs(w), abs(h) // 2  # XOR image + AND mask
+
+
+def _check_ico(fp, index, path):
+    """Refuse an ICO whose embedded images are too large, before Pillow decodes one.
+
+    Pillow's ICO plugin decodes the largest entry while the file is opened, and
+    an entry's real size (in its PNG or DIB header) may differ from the size
+    declared in the directory (at most 256x256).
+    """
+    pos = fp.tell()
+    try:
+        fp.seek(0)
+        head = fp.read(6)
+        if len(head) < 6 or head[:4] != b"\x00\x00\x01\x00":
+            return
+        n = struct.unpack_from("<H", head, 4)[0]
+        entries = fp.read(16 * n)
+        for k in range(len(entries) // 16):
+            offset = struct.unpack_from("<I", entries, 16 * k + 12)[0]
+            fp.seek(offset)
+            sub = fp.read(26)
+            if sub[:8] == _PNG_MAGIC and len(sub) >= 24:
+                size = struct.unpack_from(">II", sub, 16)
+            else:
+                size = _dib_size(sub)
+            if size is not None:
+                _check_pixels(size[0], size[1], index, path, f" (icon entry {k})")
+    finally:
+        fp.seek(pos)
+
+
+class _PILLimit:
+    """Lift Pillow's own bomb limit to ours while one image is opened and decoded.
+
+    Pillow refuses images of more than ``2 * PIL.Image.MAX_IMAGE_PIXELS`` pixels
+    (179 million by default) before skforensics can check them. For an image
+    between Pillow's limit and ours, the global is raised to ours for the
+    duration of that decode, under :data:`_LARGE_LOCK` (so one at a time), then
+    restored.
+    """
+
+    def __enter__(self):
+        from PIL import Image
+
+        _LARGE_LOCK.acquire()
+        self.old = Image.MAX_IMAGE_PIXELS
+        if self.old is not None:
+            # Pillow errors above twice this: bombs far above our limit stay refused
+            Image.MAX_IMAGE_PIXELS = max(self.old, MAX_IMAGE_PIXELS)
+        return self
+
+    def __exit__(self, *exc):
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = self.old
+        _LARGE_LOCK.release()
+        return False
+
+
+def _reduce_for(img, reduce_to):
+    """Ask the codec for a reduced decode keeping the shorter side >= ``2 * reduce_to``."""
+    w, h = img.size
+    if not reduce_to or w * h <= _REDUCE_ABOVE_PIXELS:
+        return
+    target = 2 * int(reduce_to)
+    factor = min(w, h) // target
+    if factor < 2:
+        return
+    if img.format == "JPEG":
+        img.draft(None, (target, target))  # DCT scaling: 1/2, 1/4 or 1/8
+    elif img.format == "JPEG2000":
+        level = min(int(np.log2(factor)), 5)
+        if level > 0:
+            img.reduce = level  # decode a lower resolution level of the codestream
+
+
+def _pil_to_array(img):
+    """Owned, writable ``(H, W, 3)`` uint8 copy of an RGB PIL image.
+
+    Large images are copied in bands of rows, so that no full-size temporary
+    is made besides the result.
+    """
+    w, h = img.size
+    if w * h <= 4_000_000:
+        return np.array(img, dtype=np.uint8)
+    out = np.empty((h, w, 3), np.uint8)
+    step = max(1, 4_000_000 // w)
+    for y in range(0, h, step):
+        y1 = min(h, y + step)
+        out[y:y1] = np.asarray(img.crop((0, y, w, y1)), dtype=np.uint8)
+    return out
+
+
+def _decode(fp, path, index, reduce_to, lift_pil_limit=False):
+    from PIL import Image
+
+    if lift_pil_limit:
+        with _PILLimit():
+            return _decode_inner(fp, path, index, reduce_to, Image, locked=True)
+    return _decode_inner(fp, path, index, reduce_to, Image, locked=False)
+
+
+def _decode_inner(fp, path, index, reduce_to, Image, locked):
+    _check_ico(fp, index, path)
+    with Image.open(fp) as img:
+        w, h = img.size
+        _check_size(w, h, index, None, path, where="")
+        _reduce_for(img, reduce_to)
+        big = not locked and w * h > _LARGE_PIXELS
+        if big:
+            _LARGE_LOCK.acquire()
+        try:
+            img.load()  # raises on truncated data
+            if img.size[0] * img.size[1] > w * h:  # decoded larger than declared
+                _check_pixels(*img.size, index, path)
+            rgb = _to_uint8_rgb_from_pil(img)
+            if reduce_to and rgb.size[0] * rgb.size[1] > _REDUCE_ABOVE_PIXELS:
+                factor = min(rgb.size) // (2 * int(reduce_to))
+                if factor >= 2:
+                    # box filter; Image.Image.reduce, as JPEG 2000 shadows .reduce
+                    rgb = Image.Image.reduce(rgb, factor)
+            return _pil_to_array(rgb)
+        finally:
+            if big:
+                _LARGE_LOCK.release()
+
+
+def load_image(obj, index=None, view=None, *, reduce_to=None):
     """Load one image as an ``(H, W, 3)`` uint8 RGB array.
 
     Parameters
@@ -155,7 +467,14 @@ def load_image(obj, index=None, view=None):
     obj : str, os.PathLike, PIL.Image.Image or ndarray
         The image.
     index, view : int, optional
-        Position in ``X``, used in error messages.
+        Position in ``X``, kept in :attr:`ImageLoadError.index` and used in the
+        messages about in-memory images (files are named by their path).
+    reduce_to : int, optional
+        For a consumer that resizes the image to about this many pixels on its
+        shorter side anyway: an image of more than 16 million pixels may be
+        decoded at a reduced size (JPEG draft mode, JPEG 2000 resolution
+        levels, else a box reduction before the array is made), keeping the
+        shorter side at least ``2 * reduce_to``. ``None``: full resolution.
 
     Returns
     -------
@@ -164,8 +483,9 @@ def load_image(obj, index=None, view=None):
     Raises
     ------
     ImageLoadError
-        If the file is missing, corrupt, truncated, too small or too large, or
-        the array has the wrong dtype, shape or channels.
+        If the file is missing, not a regular file, not readable (permission),
+        corrupt, truncated, too small or too large, or the array has the wrong
+        dtype, shape or channels.
     """
     from PIL import Image
 
@@ -174,48 +494,66 @@ def load_image(obj, index=None, view=None):
         return _array_to_rgb(obj, index, view)
     if isinstance(obj, (str, os.PathLike)):
         path = os.fspath(obj)
-        if not os.path.exists(path):
-            raise ImageLoadError(f"image file {path!r}{where} does not exist", index, path)
-        if os.path.isdir(path):
-            raise ImageLoadError(f"image path {path!r}{where} is a directory", index, path)
+        fp = _open_regular(path, index)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", Image.DecompressionBombWarning)
-                with Image.open(path) as img:
-                    _check_size(img.size[0], img.size[1], index, view, path)
-                    img.load()  # raises on truncated data
-                    rgb = _to_uint8_rgb_from_pil(img)
-                    return np.asarray(rgb, dtype=np.uint8).copy()
+            with fp, warnings.catch_warnings():
+                # skforensics' own limit (checked before decoding) replaces Pillow's warning
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                try:
+                    return _decode(fp, path, index, reduce_to)
+                except Image.DecompressionBombError:
+                    pil_limit = Image.MAX_IMAGE_PIXELS
+                    if pil_limit is None or MAX_IMAGE_PIXELS <= pil_limit:
+                        raise
+                    fp.seek(0)  # Pillow's limit is below ours: retry with it lifted
+                    return _decode(fp, path, index, reduce_to, lift_pil_limit=True)
         except ImageLoadError:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        except Image.DecompressionBombError as exc:
+            # Pillow refused it in the header (or a nested header, e.g. an icon entry)
+            m = re.search(r"\((\d+) pixels\)", str(exc))
+            size = f"{int(m.group(1)):,} pixels, " if m else ""
             raise ImageLoadError(
-                f"image file {path!r}{where} is too large (possible decompression bomb): {exc}",
+                f"image file {path!r} has {size}more than the limit of {MAX_IMAGE_PIXELS:,} "
+                "(possible decompression bomb); raise it with "
+                "skforensics.datasets.set_max_image_pixels (scan --max-pixels) if the image "
+                "is genuine",
                 index,
                 path,
             ) from exc
         except Image.UnidentifiedImageError as exc:
             raise ImageLoadError(
-                f"image file {path!r}{where} is not a readable image (corrupt, or not an "
-                "image format PIL knows)",
+                f"image file {path!r} is not a readable image (corrupt, or not an "
+                "image format Pillow decodes)",
                 index,
                 path,
             ) from exc
-        except (OSError, SyntaxError, ValueError) as exc:
+        except PermissionError as exc:
             raise ImageLoadError(
-                f"image file {path!r}{where} could not be decoded (corrupt or truncated): {exc}",
+                f"image file {path!r} cannot be read: permission denied", index, path
+            ) from exc
+        except MemoryError as exc:
+            raise ImageLoadError(
+                f"image file {path!r} is too large to decode in the available memory "
+                f"({exc}); lower the pixel limit or free memory",
+                index,
+                path,
+            ) from exc
+        except (OSError, SyntaxError, ValueError, struct.error, EOFError) as exc:
+            raise ImageLoadError(
+                f"image file {path!r} could not be decoded (corrupt or truncated): {exc}",
                 index,
                 path,
             ) from exc
     if isinstance(obj, Image.Image):
         _check_size(obj.size[0], obj.size[1], index, view, "PIL image")
         try:
-            return np.asarray(_to_uint8_rgb_from_pil(obj), dtype=np.uint8).copy()
+            return _pil_to_array(_to_uint8_rgb_from_pil(obj))
         except (OSError, ValueError) as exc:
             raise ImageLoadError(f"PIL image{where} could not be converted: {exc}", index) from exc
     raise ImageLoadError(
-        f"X[{index}] is a {type(obj).__name__}; expected a file path, a PIL image or a uint8 "
-        "array",
+        f"the image{where} is a {type(obj).__name__}; expected a file path, a PIL image or "
+        "a uint8 array",
         index,
         _describe(obj),
     )
@@ -233,6 +571,7 @@ class ImageCollection:
     items: list
     n_views: int
     array: np.ndarray | None = None  # (n, V, H, W, 3) for array input
+    reduce_to: int | None = None  # see load_image: the consumer resizes to about this size
 
     def __len__(self):
         return len(self.items) if self.array is None else self.array.shape[0]
@@ -242,8 +581,8 @@ class ImageCollection:
             return self.array[i, view]
         item = self.items[i]
         if self.n_views > 1 or isinstance(item, (list, tuple)):
-            return load_image(item[view], index=i, view=view)
-        return load_image(item, index=i)
+            return load_image(item[view], index=i, view=view, reduce_to=self.reduce_to)
+        return load_image(item, index=i, reduce_to=self.reduce_to)
 
     def load_safe(self, i, view=0, on_error="raise"):
         """Like :meth:`load` but returns ``(None, error)`` when ``on_error='skip'``."""
@@ -266,7 +605,7 @@ def _is_view_group(item):
     return isinstance(item, (list, tuple))
 
 
-def check_images(X, *, allow_multiview=True, name="X"):
+def check_images(X, *, allow_multiview=True, name="X", reduce_to=None):
     """Validate the container ``X`` of images without decoding files.
 
     Parameters
@@ -277,6 +616,10 @@ def check_images(X, *, allow_multiview=True, name="X"):
         Whether samples made of several views are accepted.
     name : str, default="X"
         Name used in error messages.
+    reduce_to : int, optional
+        Hint for :func:`load_image`: the consumer resizes every image to about
+        this many pixels on its shorter side, so very large images may be
+        decoded at a reduced size.
 
     Returns
     -------
@@ -288,6 +631,13 @@ def check_images(X, *, allow_multiview=True, name="X"):
         If ``X`` is empty, is a single path or image instead of a collection, or
         a uint8 array has the wrong shape, dtype or number of channels.
     """
+    coll = _check_container(X, allow_multiview, name)
+    if reduce_to is not None and coll.array is None:
+        coll = replace(coll, reduce_to=int(reduce_to))
+    return coll
+
+
+def _check_container(X, allow_multiview, name):
     from PIL import Image
 
     if isinstance(X, (str, os.PathLike, Image.Image)):
