@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import numbers
+import pickle
 from collections.abc import Mapping
 
 import numpy as np
@@ -241,7 +242,57 @@ class SAMNetClassifier(NeuralNetClassifier):
         with self._resolved_device():
             return super()._initialize_criterion(reason=reason)
 
+    def __getstate__(self):
+        from .._persistence import pack_tensors, saving_model
+
+        if not saving_model():
+            return super().__getstate__()
+        # skforensics.save: the torch components' state_dicts go to safetensors
+        # (pack_tensors) instead of skorch's pickle; __setstate__ rebuilds them
+        # from the (trusted) module / criterion / optimizer parameters.
+        if isinstance(self.module, torch.nn.Module):
+            raise TypeError(
+                "skforensics.save needs SAMNetClassifier(module=...) to be a module class "
+                "(with module__ arguments), not a module instance"
+            )
+        state = self.__dict__.copy()
+        torch_state = {}
+        prefixes = tuple(self.cuda_dependent_attributes_)
+        for key, obj in list(state.items()):
+            if key.startswith(prefixes) and isinstance(
+                obj, (torch.nn.Module, torch.optim.Optimizer)
+            ):
+                torch_state[key] = pack_tensors(state.pop(key).state_dict())
+        # callbacks and virtual params (functools.partial) are rebuilt on load
+        rebuild = [k for k in ("callbacks_", "virtual_params_") if state.pop(k, None) is not None]
+        state["_skf_torch_state"] = {"rebuild": rebuild, "state": torch_state}
+        return state
+
+    def _restore_torch_state(self, torch_state):
+        from .._persistence import unpack_tensors
+
+        if "virtual_params_" in torch_state["rebuild"]:
+            self._initialize_virtual_params()  # the optimizer's are set again below
+        if "callbacks_" in torch_state["rebuild"]:
+            self._initialize_callbacks()
+        torch_state = torch_state["state"]
+        if not torch_state:
+            return
+        verbose, self.verbose = self.verbose, 0
+        try:
+            with torch.random.fork_rng(devices=[]):  # rebuilding must not touch the global RNG
+                self._initialize_module()
+                self._initialize_criterion()
+                self._initialize_optimizer()
+        finally:
+            self.verbose = verbose
+        for key, packed in torch_state.items():
+            getattr(self, key).load_state_dict(unpack_tensors(packed, map_location=self.device_))
+
     def __setstate__(self, state):
+        torch_state = state.pop("_skf_torch_state", None)
+        if torch_state is not None:  # written by skforensics.save: nothing pickled
+            state["__cuda_dependent_attributes__"] = pickle.dumps({})
         requested = state.get("device")
         if "device_" in state:
             # restore on the fitted device if possible, else where CUDA allows
@@ -254,6 +305,8 @@ class SAMNetClassifier(NeuralNetClassifier):
         super().__setstate__(state)
         if "device_" in state:
             self.device_ = torch.device(self.device)
+        if torch_state is not None:
+            self._restore_torch_state(torch_state)
         self.device = requested
 
     # ---------------------------------------------------------- initialisation
