@@ -153,6 +153,11 @@ def _load_model(args):
             if "trusted" not in inspect.signature(skforensics.load).parameters:
                 raise UsageError("--trust needs a skforensics whose load() takes trusted=")
             kwargs["trusted"] = list(args.trust)
+        if getattr(args, "allow_pickle", False):
+            if "allow_pickle" not in inspect.signature(skforensics.load).parameters:
+                raise UsageError("--allow-pickle needs a skforensics whose load() takes "
+                                 "allow_pickle=")
+            kwargs["allow_pickle"] = True
         try:
             model = skforensics.load(args.model, **kwargs)
         except ValueError as exc:
@@ -309,7 +314,7 @@ def _user_pipeline(spec, args):
 
     if os.path.isfile(spec):
         obj = _load_model(argparse.Namespace(model=spec, trust=args.trust, n_jobs=None,
-                                             device=None))
+                                             device=None, allow_pickle=False))
     else:
         module, _, attr = spec.partition(":")
         if os.getcwd() not in sys.path:
@@ -761,6 +766,9 @@ def _parser():
         sp.add_argument("--trust", action="append", default=[], metavar="TYPE",
                         help="also trust this type when loading the model file (repeatable; "
                         "only for files you trust)")
+        sp.add_argument("--allow-pickle", action="store_true",
+                        help="load a model file of the old pickle format (it can run code: only "
+                        "for files you made); re-save it with skforensics.save")
 
     sp = sub.add_parser("pipelines", help="list the named pipelines",
                         description="List the named pipelines that 'train' accepts.")

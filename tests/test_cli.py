@@ -545,3 +545,34 @@ def test_scan_on_dask(tiny, tmp_path, monkeypatch):
                  "--csv", out_d, "-q", "--batch-size", "5"]) == 0
     assert main(["scan", "--model", tiny["model"], tiny["data"], "--csv", out_l, "-q"]) == 0
     assert _read_csv(out_d) == _read_csv(out_l)
+
+
+class _Hostile:
+    """Unpickling this writes a file: it must never happen through the CLI."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_model_files_are_not_trusted_blindly(tiny, tmp_path, capsys):
+    import pickle
+
+    import skforensics
+
+    marker = str(tmp_path / "pwned")
+    evil = tmp_path / "evil.skf"
+    header = json.dumps({"versions": {"skforensics": skforensics.__version__}})
+    evil.write_bytes(b"SKFORENSICS-MODEL 1\n" + header.encode() + b"\n"
+                     + pickle.dumps(_Hostile(marker)))
+    assert main(["scan", "--model", str(evil), tiny["paths"][0], "-q"]) == 2
+    err = capsys.readouterr().err
+    assert not os.path.exists(marker)
+    assert "evil.skf" in err and "Traceback" not in err
+    # a custom type is refused until it is trusted by name
+    slow = _slow_model(tiny)
+    assert main(["scan", "--model", slow, tiny["paths"][0], "-q"]) == 2
+    err = capsys.readouterr().err
+    assert "skf_cli_helpers.Sleepy" in err and "--trust skf_cli_helpers.Sleepy" in err
