@@ -108,6 +108,10 @@ class CachedTransformer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         self.transformer = transformer
         self.memory = memory
 
+    def _memory(self):
+        memory = self.memory
+        return check_memory(os.fspath(memory) if isinstance(memory, os.PathLike) else memory)
+
     def _fit_key(self, transformer, X, y, fit_params):
         import joblib
 
@@ -130,7 +134,7 @@ class CachedTransformer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         -------
         self : CachedTransformer
         """
-        memory = check_memory(self.memory)
+        memory = self._memory()
         est = clone(self.transformer)
         self.fit_key_ = self._fit_key(est, X, y, fit_params)
         self.transformer_ = memory.cache(_fit_one)(est, X, y, fit_params)
@@ -155,7 +159,7 @@ class CachedTransformer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
         X_out : ndarray
             ``transformer.fit_transform(X, y)``.
         """
-        memory = check_memory(self.memory)
+        memory = self._memory()
         est = clone(self.transformer)
         self.fit_key_ = self._fit_key(est, X, y, fit_params)
         self.transformer_, Xt = memory.cache(_fit_transform_one)(est, X, y, fit_params)
@@ -176,7 +180,7 @@ class CachedTransformer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
             ``transformer_.transform(X)``.
         """
         check_is_fitted(self, "transformer_")
-        memory = check_memory(self.memory)
+        memory = self._memory()
         return memory.cache(_transform_one, ignore=["transformer"])(
             self.fit_key_, X, self.transformer_
         )
