@@ -576,3 +576,24 @@ def test_model_files_are_not_trusted_blindly(tiny, tmp_path, capsys):
     assert main(["scan", "--model", slow, tiny["paths"][0], "-q"]) == 2
     err = capsys.readouterr().err
     assert "skf_cli_helpers.Sleepy" in err and "--trust skf_cli_helpers.Sleepy" in err
+
+
+def test_device_and_n_jobs_reach_the_model(tiny, tmp_path, monkeypatch, capsys):
+    import torch
+
+    seen = {}
+    real_configure = cli._configure
+
+    def spy(model, args):
+        out = real_configure(model, args)
+        seen.update({k: v for k, v in out.get_params(deep=True).items() if k.endswith("n_jobs")})
+        return out
+
+    monkeypatch.setattr(cli, "_configure", spy)
+    assert main(["scan", "--model", tiny["model"], tiny["paths"][0], "--device", "cpu",
+                 "--n-jobs", "2", "-q"]) == 0
+    assert seen and all(v == 2 for v in seen.values())
+    if not torch.cuda.is_available():
+        assert main(["scan", "--model", tiny["model"], tiny["paths"][0], "--device", "cuda",
+                     "-q"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
