@@ -19,6 +19,7 @@ _LAZY = {
     "RegularizationPathDisplay": "._csam",
     "ImageLoadError": "._image_io",
     "SkippedImageWarning": "._image_io",
+    "SkipInvalidRows": "._skipping",
     "save": "._persistence",
     "load": "._persistence",
     "ModelVersionError": "._persistence",

@@ -760,20 +760,42 @@ def load_images(X, on_error="raise"):
 
 
 def warn_failed(failed):
-    """Warn once about images skipped with ``on_error='skip'``."""
-    if failed:
-        idx = sorted({i for i, _ in failed})
-        msgs = "; ".join(str(e) for _, e in failed[:5])
-        warnings.warn(
-            f"{len(idx)} image(s) could not be read and were skipped (their rows are NaN): "
-            f"indices {idx[:20]}{'...' if len(idx) > 20 else ''}. {msgs}",
-            SkippedImageWarning,
-            stacklevel=3,
-        )
+    """Warn once about images skipped with ``on_error='skip'``, naming each one.
+
+    ``failed`` is a list of ``(index, ImageLoadError)``. The warning (a
+    :class:`SkippedImageWarning`) names every skipped file (up to 200, then a
+    count) with the reason of the first five, and carries them all in its
+    ``skipped`` attribute.
+    """
+    if not failed:
+        return
+    idx = sorted({i for i, _ in failed})
+    names, seen = [], set()
+    for i, e in failed:
+        src = getattr(e, "source", None) or f"position {i}"
+        if src not in seen:
+            seen.add(src)
+            names.append(src)
+    shown = ", ".join(repr(n) for n in names[:200])
+    if len(names) > 200:
+        shown += f" and {len(names) - 200} more"
+    msgs = "; ".join(str(e) for _, e in failed[:5])
+    warning = SkippedImageWarning(
+        f"{len(idx)} image(s) could not be read and were skipped (their rows are NaN): "
+        f"{shown}. Reasons: {msgs}{'; ...' if len(failed) > 5 else ''}"
+    )
+    warning.skipped = [(i, getattr(e, "source", None), str(e)) for i, e in failed]
+    warnings.warn(warning, stacklevel=3)
 
 
 class SkippedImageWarning(UserWarning):
-    """Warned when ``on_error='skip'`` replaced unreadable images by NaN rows."""
+    """Warned when ``on_error='skip'`` replaced unreadable images by NaN rows.
+
+    The message names every skipped file; the ``skipped`` attribute of the
+    warning instance (``caught[0].message.skipped`` with
+    :func:`warnings.catch_warnings`) lists ``(position, source, reason)`` for
+    each.
+    """
 
 
 def view_feature_names(names, n_views):
