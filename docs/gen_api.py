@@ -16,6 +16,7 @@ MODULES = [
     ("skforensics.neural", "Neural networks (skorch)"),
     ("skforensics.optim", "Optimizers"),
     ("skforensics.scanning", "Scanning at volume"),
+    ("skforensics.distributed", "Scale-out on Dask"),
 ]
 
 
