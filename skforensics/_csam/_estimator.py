@@ -247,7 +247,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         glmnet's ``lambda_max``), so that the default scales with the data.
         :class:`CorrentropySparseAdditiveClassifierCV` chooses it by
         cross-validation.
-    lam_ratio : float, default=0.2
+    lam_ratio : float, default=0.1
         Fraction of ``lam_max_`` used when ``lam="auto"`` (ignored
         otherwise).
     sigma : float, default=1.0
@@ -394,7 +394,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         *,
         knots="quantile",
         lam="auto",
-        lam_ratio=0.2,
+        lam_ratio=0.1,
         sigma=1.0,
         q=2,
         eta=0.1,

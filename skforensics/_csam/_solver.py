@@ -170,28 +170,19 @@ def _objective(f, y, s, coef, *, lam, sigma, beta, q, n_basis, ops):
     return loss + lam * pen
 
 
-def _stationary_intercept(y, s, *, sigma, ops, n_iter=100):
-    """Intercept ``c*`` of the intercept-only model (HQ fixed point from ``c = 0``)."""
-    c = 0.0
-    for _ in range(n_iter):
-        v = s * ops.exp(-((y - c) ** 2) / sigma**2)
-        c_new = ops.sum(v * y) / ops.sum(v)
-        if abs(c_new - c) <= 1e-12:
-            return c_new
-        c = c_new
-    return c
-
-
 def lam_max(Phi, y, s, *, n_basis, sigma, q, ops):
     """Smallest ``lam`` for which the all-zero model is stationary (KKT at zero).
 
-    At ``alpha = 0`` and the stationary intercept ``c*``, the gradient of the
-    C-loss term with respect to group ``j`` is ``-(beta / sigma**2) g_j`` with
-    ``g = 2 Phi^T (v * (y - c*))`` and HQ weights
-    ``v = s * exp(-(y - c*)**2 / sigma**2)``; zero is optimal (and a fixed
-    point of the HQ / ADMM iterations) iff ``lam >= (beta / sigma**2) ||g_j||_*``
-    for every group, with ``||.||_*`` the dual norm of the penalty (l2 for
-    ``q=2``, l-infinity for ``q=1``), as glmnet's ``lambda_max``.
+    At ``alpha = 0`` and the intercept ``c = sum_i s_i y_i`` (the one of the
+    solver's first half-quadratic step from zero), the gradient of the C-loss
+    term with respect to group ``j`` is ``-(beta / sigma**2) g_j`` with
+    ``g = 2 Phi^T (v * (y - c))`` and HQ weights
+    ``v = s * exp(-(y - c)**2 / sigma**2)``; the KKT condition holds at zero
+    iff ``lam >= (beta / sigma**2) ||g_j||_*`` for every group, with ``||.||_*``
+    the dual norm of the penalty (l2 for ``q=2``, l-infinity for ``q=1``), as
+    glmnet's ``lambda_max``.  (The intercept-only fixed point of the
+    non-convex loss is not used: with unequal classes it drifts towards
+    predicting the majority class everywhere.)
 
     Parameters
     ----------
@@ -214,7 +205,7 @@ def lam_max(Phi, y, s, *, n_basis, sigma, q, ops):
     -------
     lam_max : float
     """
-    c = _stationary_intercept(y, s, sigma=sigma, ops=ops)
+    c = ops.sum(s * y)
     v = s * ops.exp(-((y - c) ** 2) / sigma**2)
     g = 2.0 * ops.rmatvec(Phi, v * (y - c))
     gn = _group_dual_norms(g, q, n_basis, ops)
@@ -293,11 +284,16 @@ def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_ma
     n_iter = 0
     gn = np.zeros(G)
     t0 = time.perf_counter()
+    # The full KKT check (one pass over Phi) runs on the first step and whenever
+    # the steps restricted to the working set have converged; the fit stops only
+    # after a step whose check found no violator.
+    check = True
     for t in range(1, max_iter + 1):
         # HQ step (Eq. 13): weights -b_i = exp(-(y_i - f_i)^2 / sigma^2)
         v = s * ops.exp(-((y - f) ** 2) / sigma**2)
         sv = ops.sum(v)
         new_coef, new_mu = coef, mu
+        checked = check
         for _ in range(64):  # working-set rounds
             if ws.size:
                 cols = (ws[:, None] * d + np.arange(d)[None, :]).ravel()
@@ -318,6 +314,8 @@ def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_ma
             else:
                 c_new = ops.sum(v * y) / sv
                 f_new = ops.zeros(n) + c_new
+            if not checked:  # a step restricted to the working set (still a majoriser step)
+                break
             # KKT check of the groups outside the working set (one pass over Phi)
             g = 2.0 * ops.rmatvec(Phi, v * (y - f_new))
             gn = _group_dual_norms(g, q, d, ops)
@@ -346,7 +344,11 @@ def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_ma
                   f"working_set={ws.size} admm_iter={admm_iters[-1] if admm_iters else 0} "
                   f"route={routes[-1] if routes else '-'} ({time.perf_counter() - t0:.2f}s)")
         if decrease <= tol:  # Algorithm 1, step 4
-            break
+            if checked:
+                break
+            check = True  # converged on the working set: check the KKT conditions
+        else:
+            check = False
     return BinaryFit(coef=ops.to_numpy(coef), intercept=float(c), n_iter=n_iter,
                      objective_curve=np.asarray(curve), routes=routes, margins=ops.to_numpy(f),
                      dual=ops.to_numpy(mu), gradient_norms=gn, lam=lam)
