@@ -26,7 +26,14 @@ from ._compat import Interval, StrOptions
 
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
 
-__all__ = ["GaussianBlur", "JPEGCompression", "RandomCrop", "RandomPerturbation", "Resize"]
+__all__ = [
+    "GaussianBlur",
+    "JPEGCompression",
+    "RandomCrop",
+    "RandomPerturbation",
+    "RandomReencode",
+    "Resize",
+]
 
 
 class _PerturbationBase(TransformerMixin, BaseEstimator):
@@ -356,5 +363,146 @@ class RandomPerturbation(_PerturbationBase):
             if rng.uniform() >= self.p:
                 return img.copy()
             return cands[rng.randint(len(cands))]._apply(img, rng)
+
+        return apply
+
+
+_REENCODE_FORMATS = ("jpeg", "png", "webp", "webp-lossless")
+
+
+class RandomReencode(_PerturbationBase):
+    """Crop, rescale and re-encode each image a random way (format- and size-blind training).
+
+    Real photos are usually JPEG and generator outputs often PNG or WEBP, at
+    other sizes: a detector trained on them as they come can learn the
+    container and the size instead of the generator. Passing *both* classes of
+    a training set through this transformer, with the same random draws for
+    either class, takes those shortcuts away: every image is (optionally)
+    cropped, (optionally) rescaled, then saved and decoded again in a format
+    drawn from ``formats``, JPEG and lossy WEBP at a quality drawn from
+    ``quality`` and JPEG with a random chroma sub-sampling. Use it on training
+    data, not inside a pipeline (it would also re-encode the test images);
+    :class:`~skforensics.neural.SAMNetClassifier` takes it as
+    ``train_transform`` and draws new encodings at every epoch.
+
+    Parameters
+    ----------
+    formats : sequence of {"jpeg", "png", "webp", "webp-lossless"}, \
+            default=("jpeg", "jpeg", "png", "webp")
+        Containers drawn uniformly for each image (repeat a name to weight
+        it). ``"png"`` and ``"webp-lossless"`` keep the pixels.
+    quality : (int, int), default=(65, 100)
+        Inclusive range of the JPEG and lossy WEBP quality.
+    scale : (float, float) or None, default=None
+        Range of a random rescaling factor (drawn log-uniformly; bicubic, or
+        area averaging when shrinking). None keeps the size. Rescaling
+        blurs the up-sampling traces that residual detectors read, so keep
+        it narrow (e.g. ``(0.9, 1.1)``) or rare (``scale_p``) for those.
+    scale_p : float, default=1.0
+        Probability that an image is rescaled (when ``scale`` is set).
+    crop : int or None, default=None
+        Side of a random square crop taken first (at offsets that are
+        multiples of 8, so the JPEG and up-sampling grids of the original stay
+        aligned); images smaller than it are not cropped.
+    random_state : int, RandomState instance or None, default=None
+        Draws of formats, qualities, scales and crops; an int gives the same
+        draws at every call.
+    on_error : {"raise", "skip"}, default="raise"
+        Unreadable images raise or are passed through.
+
+    Examples
+    --------
+    >>> from skforensics.datasets import load_sample_images
+    >>> from skforensics.perturbations import RandomReencode
+    >>> X = load_sample_images("cifake").paths[:4]
+    >>> RandomReencode(formats=["jpeg", "webp"], random_state=0).transform(X).shape
+    (4, 32, 32, 3)
+    """
+
+    _parameter_constraints: dict = {
+        **_PerturbationBase._parameter_constraints,
+        "formats": [list, tuple],
+        "quality": [tuple, list],
+        "scale": [tuple, list, None],
+        "scale_p": [Interval(Real, 0, 1, closed="both")],
+        "crop": [Interval(Integral, MIN_IMAGE_SIZE, None, closed="left"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        formats=("jpeg", "jpeg", "png", "webp"),
+        *,
+        quality=(65, 100),
+        scale=None,
+        scale_p=1.0,
+        crop=None,
+        random_state=None,
+        on_error="raise",
+    ):
+        self.formats = formats
+        self.quality = quality
+        self.scale = scale
+        self.scale_p = scale_p
+        self.crop = crop
+        self.random_state = random_state
+        self.on_error = on_error
+
+    def _check(self):
+        formats = list(self.formats)
+        bad = [f for f in formats if f not in _REENCODE_FORMATS]
+        if not formats or bad:
+            raise ValueError(
+                f"formats must be a non-empty list of {list(_REENCODE_FORMATS)}; got {self.formats!r}"
+            )
+        try:
+            qlo, qhi = (int(q) for q in self.quality)
+        except (TypeError, ValueError):
+            raise ValueError(f"quality must be a (low, high) pair; got {self.quality!r}") from None
+        if not 1 <= qlo <= qhi <= 100:
+            raise ValueError(f"quality must satisfy 1 <= low <= high <= 100; got {self.quality!r}")
+        scale = None
+        if self.scale is not None:
+            try:
+                slo, shi = (float(s) for s in self.scale)
+            except (TypeError, ValueError):
+                raise ValueError(f"scale must be None or a (low, high) pair; got {self.scale!r}") from None
+            if not 0 < slo <= shi:
+                raise ValueError(f"scale must satisfy 0 < low <= high; got {self.scale!r}")
+            scale = (slo, shi)
+        return formats, (qlo, qhi), scale
+
+    def _image_function(self):
+        formats, (qlo, qhi), scale = self._check()  # once per call, before decoding
+
+        def apply(img, rng):
+            from PIL import Image
+
+            if self.crop is not None and min(img.shape[:2]) > self.crop:
+                c = int(self.crop)
+                top = rng.randint(0, (img.shape[0] - c) // 8 + 1) * 8
+                left = rng.randint(0, (img.shape[1] - c) // 8 + 1) * 8
+                img = img[top:top + c, left:left + c]
+            pil = Image.fromarray(img)
+            if scale is not None and rng.uniform() < self.scale_p:
+                s = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))
+                w = max(MIN_IMAGE_SIZE, int(round(img.shape[1] * s)))
+                h = max(MIN_IMAGE_SIZE, int(round(img.shape[0] * s)))
+                if (w, h) != pil.size:
+                    pil = pil.resize((w, h), Image.BOX if s < 1 else Image.BICUBIC)
+            fmt = formats[rng.randint(len(formats))]
+            q = int(rng.randint(qlo, qhi + 1))
+            buf = io.BytesIO()
+            if fmt == "jpeg":
+                pil.save(buf, format="JPEG", quality=q, subsampling=int(rng.choice([0, 2])))
+            elif fmt == "webp":
+                pil.save(buf, format="WEBP", quality=q)
+            elif fmt == "webp-lossless":
+                pil.save(buf, format="WEBP", lossless=True)
+            else:
+                pil.save(buf, format="PNG", compress_level=1)
+            buf.seek(0)
+            with Image.open(buf) as out:
+                return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
 
         return apply

@@ -20,6 +20,7 @@ from .._torch_utils import load_device, resolve_device, seed_from_random_state
 from ..optim import SAM
 from ._losses import RetrospectionKLLoss, ViewOutput
 from ._modules import SmallForensicCNN
+from ._npr import grid_crops, group_by_shape, mean_by_owner, random_crops
 
 __all__ = ["SAMNetClassifier"]
 
@@ -134,6 +135,23 @@ class SAMNetClassifier(NeuralNetClassifier):
     image_size : int, (int, int) or None, default=None
         Resize every image to this size (bicubic). None requires all images
         of one call to share their size.
+    crop_size : int or None, default=None
+        Crop instead of resizing (for residual networks such as
+        :class:`NPRNet`, whose traces resizing would erase): images of any
+        sizes are decoded at full resolution; training draws
+        ``crops_per_image`` random crops of this size per image at every epoch
+        (corners on multiples of 8, images smaller than a crop reflect-padded),
+        and prediction averages the logits of a grid of at most
+        ``max_test_crops`` crops covering each image.
+    crops_per_image : int, default=4
+        Random training crops per image and epoch (``crop_size`` set).
+    max_test_crops : int, default=16
+        Most crops scored per image at prediction (``crop_size`` set).
+    train_transform : transformer or None, default=None
+        Image transformer applied afresh to the training images at every
+        epoch, before cropping (``crop_size`` set), e.g.
+        :class:`~skforensics.perturbations.RandomReencode` for format- and
+        size-blind training. Its ``random_state`` is redrawn per epoch.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, dropout and shuffling (inside a forked
         torch RNG: the global torch seed is untouched).
@@ -185,6 +203,10 @@ class SAMNetClassifier(NeuralNetClassifier):
         train_split=None,
         augment=None,
         image_size=None,
+        crop_size=None,
+        crops_per_image=4,
+        max_test_crops=16,
+        train_transform=None,
         random_state=None,
         device="auto",
         verbose=0,
@@ -204,6 +226,10 @@ class SAMNetClassifier(NeuralNetClassifier):
         )
         self.augment = augment
         self.image_size = image_size
+        self.crop_size = crop_size
+        self.crops_per_image = crops_per_image
+        self.max_test_crops = max_test_crops
+        self.train_transform = train_transform
         self.random_state = random_state
 
     # ------------------------------------------------------------------ device
@@ -381,6 +407,8 @@ class SAMNetClassifier(NeuralNetClassifier):
                 f"X has shape {X.shape} and dtype {X.dtype}: pass a 2-D feature matrix, or "
                 "images as uint8 arrays (n, H, W, 3), file paths or PIL images"
             )
+        if self.crop_size is not None:
+            return self._prepare_crop_images(X, reset)
         arr = _decode_images(X, self.image_size)
         if arr.ndim == 5:
             raise ValueError(
@@ -393,6 +421,54 @@ class SAMNetClassifier(NeuralNetClassifier):
         elif self.input_kind_ != "images":
             raise ValueError("this classifier was fitted on a feature matrix but X holds images")
         return arr
+
+    def _check_crop_params(self):
+        for name in ("crop_size", "crops_per_image", "max_test_crops"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if self.crop_size < 8 or self.crop_size % 2:
+            raise ValueError(f"crop_size must be an even int >= 8; got {self.crop_size!r}")
+        if self.image_size is not None:
+            raise ValueError("crop_size and image_size exclude each other: crop or resize, not both")
+        if self.augment is not None:
+            raise ValueError("crop_size does not combine with augment (views); use train_transform")
+
+    def _prepare_crop_images(self, X, reset):
+        """Images of any sizes, decoded at full resolution, as a list (crop mode)."""
+        self._check_crop_params()
+        coll = check_images(X, allow_multiview=False)
+        imgs = [coll.load(i) for i in range(len(coll))]
+        if reset:
+            self.input_kind_ = "images"
+            self.image_shape_ = None
+        elif self.input_kind_ != "images":
+            raise ValueError("this classifier was fitted on a feature matrix but X holds images")
+        return imgs
+
+    def _epoch_crops(self, imgs, yp, epoch):
+        """Training data of one epoch: fresh ``train_transform`` draws, then random crops."""
+        rng = np.random.default_rng([self.seed_, epoch])
+        if self.train_transform is not None:
+            from sklearn.base import clone
+
+            tf = clone(self.train_transform)
+            if "random_state" in tf.get_params():
+                tf.set_params(random_state=int(rng.integers(2**31)))
+            imgs = tf.fit_transform(imgs)
+        k = self.crops_per_image
+        return random_crops(imgs, self.crop_size, k, rng), np.repeat(yp, k)
+
+    def _crop_logits(self, imgs):
+        """Mean logits over a grid of crops of every image (crop mode)."""
+        crops, owner = grid_crops(imgs, self.crop_size, self.max_test_crops)
+        logits = None
+        for shape, idx in group_by_shape(crops).items():
+            out = super().forward(np.stack([crops[i] for i in idx])).numpy()
+            if logits is None:
+                logits = np.empty((len(crops), out.shape[1]), dtype=np.float64)
+            logits[idx] = out
+        return mean_by_owner(logits, owner, len(imgs))
 
     def _check_module_kind(self):
         kind = self._module_input_kind()
@@ -504,7 +580,14 @@ class SAMNetClassifier(NeuralNetClassifier):
         with self._torch_rng(seed):
             if reset:
                 self.initialize()
-            NeuralNet.partial_fit(self, Xp, yp, **fit_params)
+            if self.crop_size is None:
+                NeuralNet.partial_fit(self, Xp, yp, **fit_params)
+                return self
+            # crop mode: new transform draws and crops at every epoch
+            first = len(self.history_)
+            for epoch in range(first, first + self.max_epochs):
+                Xe, ye = self._epoch_crops(Xp, yp, epoch)
+                NeuralNet.partial_fit(self, Xe, ye, epochs=1, **fit_params)
         return self
 
     # ---------------------------------------------------------------- forward
@@ -621,8 +704,17 @@ class SAMNetClassifier(NeuralNetClassifier):
         return self._prepare_X(X, reset=False)
 
     def predict_proba(self, X):
-        """Class probabilities, shape (n, n_classes)."""
+        """Class probabilities, shape (n, n_classes).
+
+        With ``crop_size`` set, the softmax of the logits averaged over a grid
+        of crops of each full-resolution image.
+        """
         Xp = self._prepare_predict(X)
+        if self.crop_size is not None:
+            logits = self._crop_logits(Xp)
+            logits -= logits.max(axis=1, keepdims=True)
+            e = np.exp(logits)
+            return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
         return super().predict_proba(Xp)
 
     def predict(self, X):
@@ -632,7 +724,10 @@ class SAMNetClassifier(NeuralNetClassifier):
     def decision_function(self, X):
         """Logit margin of the last class for binary problems, logits otherwise."""
         Xp = self._prepare_predict(X)
-        logits = super().forward(Xp).numpy()
+        if self.crop_size is not None:
+            logits = self._crop_logits(Xp)
+        else:
+            logits = super().forward(Xp).numpy()
         if logits.shape[1] == 2:
             return logits[:, 1] - logits[:, 0]
         return logits
