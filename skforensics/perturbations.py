@@ -22,8 +22,8 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
-from ._compat import Interval, StrOptions
 
+from ._compat import Interval, StrOptions
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
 
 __all__ = [

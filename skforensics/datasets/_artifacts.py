@@ -16,8 +16,8 @@ import numbers
 
 import numpy as np
 from sklearn.utils import check_random_state
-from .._compat import Interval, StrOptions, validate_params
 
+from .._compat import Interval, StrOptions, validate_params
 from .._image_io import check_images
 
 __all__ = ["make_pseudo_fakes"]

@@ -15,7 +15,6 @@ residual stages, global average pooling) sized to train on a CPU.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -140,7 +139,7 @@ def grid_crop_boxes(height, width, size, max_crops):
             ny -= 1
         else:
             nx -= 1
-    return [(t, l) for t in positions(height, ny) for l in positions(width, nx)]
+    return [(top, left) for top in positions(height, ny) for left in positions(width, nx)]
 
 
 def grid_crops(images, size, max_crops):
@@ -158,8 +157,8 @@ def grid_crops(images, size, max_crops):
     """
     crops, owner = [], []
     for i, img in enumerate(images):
-        for t, l in grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
-            crops.append(img[t:t + size, l:l + size])
+        for top, left in grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
+            crops.append(img[top:top + size, left:left + size])
             owner.append(i)
     return crops, np.asarray(owner)
 
@@ -188,9 +187,9 @@ def random_crops(images, size, n_per_image, rng):
         img = _pad_to(img, size)
         h, w = img.shape[:2]
         for _ in range(n_per_image):
-            t = int(rng.integers(0, (h - size) // 8 + 1)) * 8
-            l = int(rng.integers(0, (w - size) // 8 + 1)) * 8
-            out.append(img[t:t + size, l:l + size])
+            top = int(rng.integers(0, (h - size) // 8 + 1)) * 8
+            left = int(rng.integers(0, (w - size) // 8 + 1)) * 8
+            out.append(img[top:top + size, left:left + size])
     return np.stack(out)
 
 
