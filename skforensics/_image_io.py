@@ -53,6 +53,15 @@ _ON_ERROR = ("raise", "skip")
 # images above this many pixels are decoded one at a time (bounded memory)
 _LARGE_PIXELS = 32_000_000
 _LARGE_LOCK = threading.Lock()
+
+
+def _new_lock_after_fork():  # a forked worker must not inherit a held lock
+    global _LARGE_LOCK
+    _LARGE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_after_fork)
 # a consumer's ``reduce_to`` hint only applies above this many pixels, so that
 # ordinary images are decoded exactly as before
 _REDUCE_ABOVE_PIXELS = 16_000_000
