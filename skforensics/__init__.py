@@ -26,7 +26,7 @@ _LAZY = {
     "ModelVersionWarning": "._persistence",
     "UntrustedModelError": "._persistence",
     "UnsafeModelWarning": "._persistence",
-    "RegionMaskDisplay": "._corit",
+    "RegionMaskDisplay": "._displays",
     "ComponentFunctionDisplay": "._csam",
 }
 _SUBMODULES = (

@@ -1,12 +1,19 @@
 """Common estimator checks, in the spirit of imbalanced-learn's test_common.
 
-* every estimator that takes 2-D arrays runs scikit-learn's
-  ``parametrize_with_checks``;
-* image transformers, which the common checks silently skip, get equivalent
-  clone / get_params / set_params / pickle / not-fitted / determinism tests.
+Every public estimator is found by crawling the public modules, as
+scikit-learn's ``all_estimators`` does; a new estimator is checked without
+being added to a list here (only its test-friendly parameters, when the
+defaults need downloaded weights or a required argument, go in ``TEST_PARAMS``).
+
+* estimators that take 2-D arrays run scikit-learn's ``parametrize_with_checks``;
+* image transformers, which the common checks skip, get equivalent clone /
+  get_params / set_params / pickle / not-fitted / determinism tests.
 """
 
+import importlib
+import inspect
 import pickle
+import pkgutil
 
 import numpy as np
 import pytest
@@ -14,54 +21,201 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skforensics import (
-    CLIPFeatureExtractor,
-    CoRITInjector,
-    CorrentropySparseAdditiveClassifier,
-    MultiScaleStyleRetrospection,
-)
+import skforensics
 from skforensics.datasets import load_sample_images
-from skforensics.features import ResidualFeatureExtractor, SpectralFeatureExtractor
-from skforensics.perturbations import (
-    GaussianBlur,
-    JPEGCompression,
-    RandomCrop,
-    RandomPerturbation,
-    Resize,
-)
-
-TWO_D_ESTIMATORS = [CorrentropySparseAdditiveClassifier(max_iter=10, admm_max_iter=50)]
 
 
-@parametrize_with_checks(TWO_D_ESTIMATORS)
+def public_modules():
+    """``skforensics`` and every public submodule (no ``_private`` part in the name)."""
+    names = ["skforensics"] + [
+        info.name
+        for info in pkgutil.walk_packages(skforensics.__path__, "skforensics.")
+        if not any(part.startswith("_") for part in info.name.split("."))
+    ]
+    return [importlib.import_module(n) for n in names]
+
+
+def all_estimators():
+    """``(name, class)`` of every public estimator, sorted by name.
+
+    An estimator is a class exported by a public module (its ``__all__``), defined
+    in skforensics, with ``fit`` and ``get_params`` (scikit-learn estimators and
+    the skorch-based nets alike), and not abstract.
+    """
+    found = {}
+    for mod in public_modules():
+        for name in getattr(mod, "__all__", []):
+            obj = getattr(mod, name)
+            if (
+                inspect.isclass(obj)
+                and obj.__module__.startswith("skforensics")
+                and hasattr(obj, "fit")
+                and hasattr(obj, "get_params")
+                and not inspect.isabstract(obj)
+                and not name.startswith("_")
+            ):
+                found[name] = obj
+    return sorted(found.items())
+
+
+def _tiny_clip():
+    from skforensics import CLIPFeatureExtractor
+
+    return CLIPFeatureExtractor("skf-tiny-vit", pretrained=None, random_state=0, batch_size=16)
+
+
+def _test_params():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skforensics.neural import MLPHead
+    from skforensics.perturbations import GaussianBlur, JPEGCompression
+
+    # parameters that keep the checks fast and offline (no downloaded weights)
+    return {
+        "CLIPFeatureExtractor": lambda: _tiny_clip(),
+        "CoRITInjector": lambda: skforensics.CoRITInjector(_tiny_clip(), grid=2),
+        "CorrentropySparseAdditiveClassifier": lambda: (
+            skforensics.CorrentropySparseAdditiveClassifier(max_iter=10, admm_max_iter=50)
+        ),
+        "MultiScaleStyleRetrospection": lambda: skforensics.MultiScaleStyleRetrospection(
+            output_size=32, random_state=0
+        ),
+        "SpectralFeatureExtractor": dict(n_bins=8),
+        "CachedTransformer": lambda: skforensics.CachedTransformer(
+            skforensics.features.SpectralFeatureExtractor(n_bins=8), memory=None
+        ),
+        "SkipInvalidRows": lambda: skforensics.SkipInvalidRows(LogisticRegression()),
+        "JPEGCompression": dict(quality=70),
+        "Resize": dict(scale=0.5),
+        "GaussianBlur": dict(sigma=1.0),
+        "RandomCrop": dict(size=16, random_state=0),
+        "RandomReencode": dict(random_state=0),
+        "RandomPerturbation": lambda: skforensics.perturbations.RandomPerturbation(
+            [JPEGCompression(60), GaussianBlur(1.0)], random_state=0
+        ),
+        "FixedFPRThreshold": lambda: skforensics.model_selection.FixedFPRThreshold(
+            LogisticRegression(), cv=3
+        ),
+        "PseudoFakeClassifier": lambda: skforensics.PseudoFakeClassifier(
+            make_pipeline(skforensics.features.SpectralFeatureExtractor(n_bins=8),
+                          LogisticRegression())
+        ),
+        "SAMNetClassifier": lambda: skforensics.neural.SAMNetClassifier(
+            MLPHead, module__hidden_sizes=(8,), max_epochs=2, batch_size=32, lr=0.05,
+            random_state=0, device="cpu",
+        ),
+    }
+
+
+def _instance(name, cls):
+    spec = _test_params().get(name, {})
+    return spec() if callable(spec) else cls(**spec)
+
+
+def _two_d(est):
+    try:
+        tags = est.__sklearn_tags__()
+    except AttributeError:  # skorch nets: numeric 2-D input
+        return True
+    return tags.input_tags.two_d_array and not getattr(tags, "_skip_test", False)
+
+
+def _instances():
+    built, failed = [], []
+    for name, cls in all_estimators():
+        try:
+            built.append(_instance(name, cls))
+        except Exception as exc:  # reported by test_every_estimator_is_constructed
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    return built, failed
+
+
+ESTIMATORS, UNCONSTRUCTED = _instances()
+TWO_D_ESTIMATORS = [e for e in ESTIMATORS if _two_d(e)]
+IMAGE_ESTIMATORS = [e for e in ESTIMATORS if not _two_d(e)]
+
+# checks an estimator fails by design, with the reason (imbalanced-learn's pattern);
+# each entry is a known gap to close, not a licence: remove it once the check passes
+_LABELS_01 = "labels must be 0 (real) and 1 (generated): other binary labels are refused"
+_X_PASSED_ON = "X is passed on unvalidated to the inner estimator, which may take images"
+_SKORCH_TRAIN = "skorch nets train a torch module: "
+EXPECTED_FAILED_CHECKS = {
+    "FixedFPRThreshold": {
+        "check_classifiers_classes": _LABELS_01,
+        "check_classifiers_train": _LABELS_01,
+        "check_classifiers_train(readonly_memmap=True)": _LABELS_01,
+        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _LABELS_01,
+        "check_classifiers_regression_target": _LABELS_01,
+        "check_classifier_not_supporting_multiclass": _LABELS_01,
+        "check_requires_y_none": _LABELS_01,
+        "check_n_features_in": _X_PASSED_ON,
+        "check_n_features_in_after_fitting": _X_PASSED_ON,
+        "check_estimators_dtypes": _X_PASSED_ON,
+        "check_complex_data": _X_PASSED_ON,
+        "check_dtype_object": _X_PASSED_ON,
+        "check_estimator_sparse_array": _X_PASSED_ON,
+        "check_estimator_sparse_matrix": _X_PASSED_ON,
+        "check_classifier_data_not_an_array": _X_PASSED_ON,
+        "check_fit2d_1feature": _X_PASSED_ON,
+    },
+    "SAMNetClassifier": {
+        "check_no_attributes_set_in_init": _SKORCH_TRAIN + "skorch's __init__ sets attributes",
+        "check_set_params": _SKORCH_TRAIN + "skorch's set_params re-initialises components",
+        "check_estimators_unfitted": _SKORCH_TRAIN + "skorch raises its own NotInitializedError",
+        "check_classifiers_train": _SKORCH_TRAIN + "two epochs do not reach sklearn's accuracy bar",
+        "check_classifiers_train(readonly_memmap=True)": _SKORCH_TRAIN + "two epochs only",
+        "check_classifiers_train(readonly_memmap=True,X_dtype=float32)": _SKORCH_TRAIN
+        + "two epochs only",
+        "check_n_features_in_after_fitting": "takes images as well as features; own messages",
+        "check_dtype_object": "takes images as well as features; own messages",
+        "check_estimator_sparse_array": "takes images as well as features; own messages",
+        "check_estimator_sparse_matrix": "takes images as well as features; own messages",
+        "check_classifier_data_not_an_array": "takes images as well as features; own messages",
+        "check_fit2d_1sample": "takes images as well as features; own messages",
+        "check_fit2d_predict1d": "takes images as well as features; own messages",
+        "check_requires_y_none": "SAMNetClassifier.fit needs y: own message",
+    },
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(TWO_D_ESTIMATORS, expected_failed_checks=_expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+def test_every_estimator_is_constructed():
+    # a new estimator whose defaults cannot be built offline needs an entry in _test_params
+    assert not UNCONSTRUCTED, "add test parameters in _test_params():\n" + "\n".join(
+        UNCONSTRUCTED
+    )
+
+
+def test_crawler_finds_the_public_estimators():
+    names = [name for name, _ in all_estimators()]
+    for expected in ("CLIPFeatureExtractor", "CoRITInjector", "CorrentropySparseAdditiveClassifier",
+                     "MultiScaleStyleRetrospection", "SAMNetClassifier", "FixedFPRThreshold",
+                     "SpectralFeatureExtractor", "RandomPerturbation"):
+        assert expected in names
+    # what is not an estimator stays out: displays, splitters, torch modules, functions
+    for other in ("RegionMaskDisplay", "LeaveOneGeneratorOut", "MLPHead", "SAM", "load"):
+        assert other not in names
+    assert len(TWO_D_ESTIMATORS) + len(IMAGE_ESTIMATORS) + len(UNCONSTRUCTED) == len(names)
+
+
 def test_common_checks_were_collected():
     # parametrize_with_checks must yield real checks for every 2-D estimator
-    from sklearn.utils.estimator_checks import _yield_all_checks
+    from sklearn.utils.estimator_checks import estimator_checks_generator
 
+    assert {type(e).__name__ for e in TWO_D_ESTIMATORS} >= {
+        "CorrentropySparseAdditiveClassifier", "FixedFPRThreshold", "SAMNetClassifier"
+    }
     for est in TWO_D_ESTIMATORS:
-        assert len(list(_yield_all_checks(est, legacy=True))) > 30
-
-
-def _tiny_clip():
-    return CLIPFeatureExtractor("skf-tiny-vit", pretrained=None, random_state=0, batch_size=16)
-
-
-IMAGE_TRANSFORMERS = [
-    _tiny_clip(),
-    CoRITInjector(_tiny_clip(), grid=2),
-    MultiScaleStyleRetrospection(output_size=32, random_state=0),
-    SpectralFeatureExtractor(n_bins=8),
-    ResidualFeatureExtractor(),
-    JPEGCompression(quality=70),
-    Resize(scale=0.5),
-    GaussianBlur(sigma=1.0),
-    RandomCrop(size=16, random_state=0),
-    RandomPerturbation([JPEGCompression(60), GaussianBlur(1.0)], random_state=0),
-]
+        assert len(list(estimator_checks_generator(est, legacy=True))) > 30
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +238,11 @@ def _ids(est):
     return type(est).__name__
 
 
-@pytest.mark.parametrize("estimator", IMAGE_TRANSFORMERS, ids=_ids)
-def test_image_transformer_contract(estimator, images):
+@pytest.mark.parametrize("estimator", IMAGE_ESTIMATORS, ids=_ids)
+def test_image_estimator_contract(estimator, images):
     X, y = images
     est = clone(estimator)
+    method = "transform" if hasattr(est, "transform") else "predict"
     params = est.get_params(deep=False)
     # __init__ only stores parameters
     assert not [k for k in vars(est) if k.endswith("_") and not k.startswith("_")]
@@ -95,25 +250,16 @@ def test_image_transformer_contract(estimator, images):
     est.set_params(**params)
     if est.__sklearn_tags__().requires_fit:
         with pytest.raises(NotFittedError):
-            est.transform(X)
+            getattr(est, method)(X)
     assert est.fit(X, y) is est
-    Xt = est.transform(X)
+    Xt = getattr(est, method)(X)
     assert len(Xt) == len(X)
-    _same(Xt, est.transform(X))  # deterministic
+    _same(Xt, getattr(est, method)(X))  # deterministic
     est2 = pickle.loads(pickle.dumps(est))
-    _same(Xt, est2.transform(X))
+    _same(Xt, getattr(est2, method)(X))
     assert clone(est).get_params(deep=False).keys() == params.keys()
     with pytest.raises(ValueError, match="empty"):
-        est.transform([])
-
-
-def test_all_public_estimators_covered():
-    import skforensics
-
-    names = {type(e).__name__ for e in IMAGE_TRANSFORMERS + TWO_D_ESTIMATORS}
-    for public in ("CLIPFeatureExtractor", "MultiScaleStyleRetrospection", "CoRITInjector",
-                   "CorrentropySparseAdditiveClassifier"):
-        assert public in names and hasattr(skforensics, public)
+        getattr(est, method)([])
 
 
 def test_import_is_light():

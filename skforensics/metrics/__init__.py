@@ -11,7 +11,7 @@
 Importing this module is light; torch is imported when a function runs.
 """
 
-from ._displays import GSNRProfileDisplay, RadiusSweepDisplay
+from .._displays import GSNRProfileDisplay, RadiusSweepDisplay
 from ._gsnr import critical_optimization_radius, gsnr_score, layerwise_gsnr, make_gsnr_scorer
 
 __all__ = [

@@ -13,7 +13,7 @@
   at a target false-positive rate on real images.
 """
 
-from ._display import CrossGeneratorDisplay
+from .._displays import CrossGeneratorDisplay
 from ._report import (
     ReportTable,
     cross_generator_report,

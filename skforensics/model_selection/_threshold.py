@@ -7,9 +7,9 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, check_cv
-from .._compat import HasMethods, Interval, StrOptions, fit_context, safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import HasMethods, Interval, StrOptions, fit_context, safe_indexing
 from ._report import scores_of
 
 __all__ = ["FixedFPRThreshold", "threshold_at_fpr"]
@@ -172,4 +172,5 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
         inner = getattr(self.estimator, "__sklearn_tags__", None)
         if inner is not None:
             tags.input_tags = inner().input_tags
+        tags.classifier_tags.multi_class = False  # real (0) vs generated (1) only
         return tags
