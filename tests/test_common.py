@@ -78,6 +78,11 @@ def _test_params():
         "CorrentropySparseAdditiveClassifier": lambda: (
             skforensics.CorrentropySparseAdditiveClassifier(max_iter=10, admm_max_iter=50)
         ),
+        "CorrentropySparseAdditiveClassifierCV": lambda: (
+            skforensics.CorrentropySparseAdditiveClassifierCV(
+                lams=3, cv=2, max_iter=10, admm_max_iter=50
+            )
+        ),
         "MultiScaleStyleRetrospection": lambda: skforensics.MultiScaleStyleRetrospection(
             output_size=32, random_state=0
         ),

@@ -9,7 +9,11 @@ from sklearn.preprocessing import SplineTransformer
 from sklearn.svm import LinearSVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skforensics import ComponentFunctionDisplay, CorrentropySparseAdditiveClassifier
+from skforensics import (
+    ComponentFunctionDisplay,
+    CorrentropySparseAdditiveClassifier,
+    CorrentropySparseAdditiveClassifierCV,
+)
 from skforensics._csam import _basis, _solver
 
 
@@ -31,7 +35,8 @@ def make_additive(n, p, flip=0.0, seed=0, kind="periodic"):
     return X, y, y_noisy
 
 
-@parametrize_with_checks([CorrentropySparseAdditiveClassifier()])
+@parametrize_with_checks([CorrentropySparseAdditiveClassifier(),
+                          CorrentropySparseAdditiveClassifierCV(lams=3, cv=2)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -362,4 +367,113 @@ def test_component_function_display():
         clf.component_functions(np.tile(disp2.grid_values[0][:, None], (1, 8)), [0])[:, 0])
     with pytest.raises(ValueError, match="feature_names"):
         ComponentFunctionDisplay.from_estimator(clf, feature_names=["a"])
+    plt.close("all")
+
+
+# ------------------------------------------------------------- lam="auto" and the CV path
+def test_default_lam_scales_with_the_data():
+    X, y, _ = make_additive(2000, 200, seed=10)
+    clf = CorrentropySparseAdditiveClassifier().fit(X, y)
+    assert clf.lam_ == pytest.approx(clf.lam_ratio * clf.lam_max_)
+    support = np.flatnonzero(clf.support_)
+    assert set(range(5)) <= set(support) and support.size <= 20, support
+    # lam_max_ is the KKT threshold at zero: above it nothing enters, just below it a group
+    # enters at the first half-quadratic step (the non-convex loss may drop it later)
+    above = CorrentropySparseAdditiveClassifier(lam=1.001 * clf.lam_max_).fit(X, y)
+    below = CorrentropySparseAdditiveClassifier(lam=0.95 * clf.lam_max_, max_iter=1).fit(X, y)
+    assert not above.support_.any() and below.support_.any()
+    fixed = CorrentropySparseAdditiveClassifier(lam=5e-4).fit(X, y)
+    assert np.isnan(fixed.lam_max_) and fixed.lam_ == 5e-4
+
+
+def test_cv_path_matches_grid_search():
+    from sklearn.model_selection import StratifiedKFold
+
+    from skforensics import CorrentropySparseAdditiveClassifierCV
+
+    X, y, _ = make_additive(600, 12, seed=21)
+    folds = list(StratifiedKFold(3, shuffle=True, random_state=0).split(X, y))
+    cv = CorrentropySparseAdditiveClassifierCV(lams=8, cv=folds, random_state=0).fit(X, y)
+    assert cv.lams_.shape == (8,) and np.all(np.diff(cv.lams_) < 0)
+    assert cv.lams_[0] == pytest.approx(cv.lam_max_)
+    assert cv.lams_[-1] == pytest.approx(cv.lam_max_ * cv.lam_min_ratio)
+    assert cv.scores_.shape == cv.support_sizes_.shape == (3, 8)
+    assert np.all(cv.support_sizes_[:, 0] == 0)  # lam_max zeroes every group
+    assert cv.support_sizes_[:, -1].mean() > cv.support_sizes_[:, 1].mean()
+    mean = cv.scores_.mean(axis=0)
+    assert cv.lam_ == cv.lams_[np.argmax(mean)] and cv.best_score_ == mean.max()
+    # the refitted model is the plain estimator at the chosen lam
+    ref = CorrentropySparseAdditiveClassifier(lam=cv.lam_, random_state=0).fit(X, y)
+    np.testing.assert_allclose(cv.coef_, ref.coef_, atol=1e-10)
+    np.testing.assert_array_equal(cv.predict(X), ref.predict(X))
+    # same grid and folds as a grid search: the choice is as good.  (Mid-path scores can be
+    # lower than cold fits: a warm start keeps the previous HQ weights, and the loss is
+    # not convex; the ends of the path agree.)
+    gs = GridSearchCV(CorrentropySparseAdditiveClassifier(random_state=0),
+                      {"lam": list(cv.lams_)}, cv=folds).fit(X, y)
+    gs_mean = gs.cv_results_["mean_test_score"]
+    np.testing.assert_allclose(gs_mean[:2], mean[:2], atol=1e-12)
+    assert abs(gs_mean[-1] - mean[-1]) < 0.02, (gs_mean, mean)
+    assert gs_mean[np.argmax(mean)] >= gs.best_score_ - 0.01, (gs_mean, mean)
+    assert cv.best_score_ >= gs.best_score_ - 0.02, (gs_mean, mean)
+    assert cv.score(X, y) > 0.85
+
+
+def test_cv_options():
+    from sklearn.exceptions import NotFittedError
+
+    from skforensics import CorrentropySparseAdditiveClassifierCV
+
+    X, y, _ = make_additive(300, 6, seed=22)
+    cv = CorrentropySparseAdditiveClassifierCV(lams=[0.1, 0.01, 0.05], sigmas=[0.8, 1.2], cv=2,
+                                               scoring="neg_log_loss").fit(X, y)
+    np.testing.assert_allclose(cv.lams_, [[0.1, 0.05, 0.01]] * 2)
+    assert cv.scores_.shape == (2, 2, 3) and np.all(cv.scores_ < 0)
+    assert cv.sigma_ in (0.8, 1.2) and cv.lam_ in (0.1, 0.05, 0.01)
+    assert cv.predict_proba(X).shape == (300, 2) and cv.prob_scale_ > 0
+    path_only = CorrentropySparseAdditiveClassifierCV(lams=3, cv=2, refit=False).fit(X, y)
+    assert path_only.scores_.shape == (2, 3)
+    with pytest.raises(NotFittedError):
+        path_only.predict(X)
+    with pytest.raises(ValueError, match="lams"):
+        CorrentropySparseAdditiveClassifierCV(lams=[-1.0], cv=2).fit(X, y)
+    y3 = np.where(X[:, 5] > 1.0, 2, y)
+    multi = CorrentropySparseAdditiveClassifierCV(lams=4, cv=2).fit(X, y3)
+    assert multi.coef_.shape[0] == 3 and multi.score(X, y3) > 0.6
+
+
+def test_strong_rule_keeps_active_groups():
+    from skforensics._csam._cv import strong_rule_working_sets
+
+    X, y, _ = make_additive(400, 10, seed=23)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.05).fit(X, y)
+    from skforensics._csam._estimator import build_design, prepare_fit, solve
+
+    est = CorrentropySparseAdditiveClassifier(lam=0.05)
+    data = prepare_fit(est, X, y, None)
+    fits = solve(est, build_design(est, data), lam=0.05)
+    np.testing.assert_allclose(fits[0].coef.reshape(10, -1), clf.coef_[0], atol=1e-12)
+    (ws,) = strong_rule_working_sets(fits, lam_prev=0.05, lam_next=0.04, sigma=1.0)
+    assert set(np.flatnonzero(clf.support_)) <= set(ws)
+    (ws_far,) = strong_rule_working_sets(fits, lam_prev=0.05, lam_next=0.001, sigma=1.0)
+    assert ws_far.size >= ws.size
+
+
+def test_regularization_path_display():
+    mpl = pytest.importorskip("matplotlib")
+    mpl.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skforensics import CorrentropySparseAdditiveClassifierCV, RegularizationPathDisplay
+
+    X, y, _ = make_additive(300, 6, seed=24)
+    cv = CorrentropySparseAdditiveClassifierCV(lams=5, cv=2).fit(X, y)
+    disp = RegularizationPathDisplay.from_estimator(cv)
+    assert disp.ax_.get_xscale() == "log"
+    (line,) = disp.ax_.get_lines()[:1]
+    np.testing.assert_allclose(line.get_ydata(), cv.scores_.mean(axis=0))
+    np.testing.assert_allclose(disp.ax_support_.get_lines()[0].get_ydata(),
+                               cv.support_sizes_.mean(axis=0))
+    with pytest.raises(ValueError, match="not fitted"):
+        RegularizationPathDisplay.from_estimator(CorrentropySparseAdditiveClassifierCV())
     plt.close("all")

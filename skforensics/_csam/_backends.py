@@ -7,6 +7,7 @@ Also home of the BLAS thread controls used by the basis and the solver.
 
 import numpy as np
 from scipy import linalg as sla
+from scipy.linalg.lapack import dpotrs as _potrs
 
 __all__ = ["NumpyOps", "TorchOps", "blas_limit", "blas_threads", "get_ops"]
 
@@ -105,7 +106,12 @@ class NumpyOps:
 
     @staticmethod
     def cho_solve(L, b):
-        return sla.cho_solve(L, b, check_finite=False)
+        # LAPACK potrs directly: scipy's cho_solve wrapper costs more than the
+        # solve itself for the small systems solved in every ADMM iteration
+        x, info = _potrs(L[0], b, lower=L[1])
+        if info != 0:  # pragma: no cover (only on invalid input)
+            return sla.cho_solve(L, b, check_finite=False)
+        return x
 
     @staticmethod
     def outer(a, b):

@@ -66,7 +66,7 @@ class CorrentropySparseAdditiveClassifierCV(CorrentropySparseAdditiveClassifier)
         ``lam`` that zeroes every component function on all the data, for
         each ``sigma``) down to ``lam_min_ratio * lam_max``.  An array: these
         values (fitted in decreasing order).
-    lam_min_ratio : float, default=0.02
+    lam_min_ratio : float, default=0.05
         Smallest ``lam`` of a generated grid, as a fraction of ``lam_max``.
     sigmas : array-like of float, default=None
         Kernel widths to cross-validate as well (a path over ``lam`` for each);
@@ -176,7 +176,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         self,
         lams=20,
         *,
-        lam_min_ratio=0.02,
+        lam_min_ratio=0.05,
         sigmas=None,
         cv=None,
         scoring=None,

@@ -148,7 +148,9 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
     for k, yk in enumerate(design.targets):
         label = "" if len(design.targets) == 1 else f" class {est.classes_[k]!r}"
         warm = {}
-        if warm_start is not None:
+        # an all-zero previous model is no warm start: its intercept has drifted towards the
+        # degenerate intercept-only optimum (the majority class), where nothing enters
+        if warm_start is not None and np.any(warm_start[k].coef != 0):
             prev = warm_start[k]
             # the dual of an active group is its subgradient times kappa / eta: rescale
             ratio = lam / prev.lam if prev.lam > 0 else 1.0
