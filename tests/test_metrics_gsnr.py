@@ -361,11 +361,12 @@ def test_auto_removes_hooks_on_error(mlp_fitted, monkeypatch):
 def test_method_validation_and_scorer(mlp_fitted):
     clf, X, y = mlp_fitted
     for bad in ("fast", None, 1):
-        with pytest.raises(ValueError, match=r"method must be one of \('auto', 'vmap', 'loop'\)"):
+        must = r"'method' parameter of \w+ must be a str among \{'\w+', '\w+', '\w+'\}"
+        with pytest.raises(ValueError, match=must):
             layerwise_gsnr(clf, X, y, method=bad)
-        with pytest.raises(ValueError, match="method must be one of"):
+        with pytest.raises(ValueError, match=must):
             gsnr_score(clf, X, y, method=bad)
-        with pytest.raises(ValueError, match="method must be one of"):
+        with pytest.raises(ValueError, match=must):
             make_gsnr_scorer(method=bad)
     scorer = make_gsnr_scorer(method="loop")
     assert scorer.method == "loop" and "method='loop'" in repr(scorer)

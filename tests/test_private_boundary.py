@@ -33,7 +33,7 @@ ALLOWED = {
 # the same for docs pages: CSAM helper (docs/user_guide/csam.rst)
 ALLOWED_DOCS = {"docs/user_guide/csam.rst"}
 
-_UPSTREAM = ("sklearn", "skorch")
+_UPSTREAM = ("sklearn", "skorch", "torch", "open_clip", "diffusers")
 
 
 def _is_private(part):

@@ -7,9 +7,9 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from .._compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from .._compat import Interval, StrOptions
 from .._image_io import check_images, view_feature_names, warn_failed
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)

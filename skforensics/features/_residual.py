@@ -5,8 +5,8 @@ from __future__ import annotations
 from numbers import Integral
 
 import numpy as np
-from .._compat import Interval
 
+from .._compat import Interval, validate_params
 from ._base import ImageFeatureExtractorBase, ycbcr
 
 __all__ = ["ResidualFeatureExtractor"]
@@ -16,18 +16,44 @@ _NPR_RANGE = 8  # NPR residual histogram: integer bins -8 .. 8
 _N_COLOR_HIST = 16
 
 
+def _npr_residual(plane):
+    h, w = plane.shape
+    h2, w2 = h - h % 2, w - w % 2
+    p = plane[:h2, :w2]
+    anchor = np.repeat(np.repeat(p[::2, ::2], 2, axis=0), 2, axis=1)
+    return p - anchor
+
+
+@validate_params(
+    {"plane": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def npr_residual(plane):
     """Nearest-neighbour up-sampling residual of one plane (Tan et al., CVPR 2024).
 
     ``x - up2(x[::2, ::2])``: every pixel minus the top-left pixel of its 2x2
     block. Generators whose decoders up-sample by 2 leave correlated pixel
     neighbourhoods that change the distribution of this residual.
+
+    Parameters
+    ----------
+    plane : array-like of shape (H, W)
+        One image channel.
+
+    Returns
+    -------
+    residual : ndarray of shape (H - H % 2, W - W % 2)
+        Zero at the anchor pixel of every 2x2 block.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforensics.features import npr_residual
+    >>> npr_residual(np.arange(16.0).reshape(4, 4))[:2]
+    array([[0., 1., 0., 1.],
+           [4., 5., 4., 5.]])
     """
-    h, w = plane.shape
-    h2, w2 = h - h % 2, w - w % 2
-    p = plane[:h2, :w2]
-    anchor = np.repeat(np.repeat(p[::2, ::2], 2, axis=0), 2, axis=1)
-    return p - anchor
+    return _npr_residual(np.asarray(plane))
 
 
 def _npr_stats_rgb(img):
@@ -56,13 +82,7 @@ def _npr_stats_rgb(img):
     return stats.ravel()
 
 
-def cooccurrence(plane, truncation):
-    """Normalised co-occurrences of three consecutive truncated first differences.
-
-    SPAM-style (Pevny et al., 2010): the difference ``x[k+1] - x[k]`` is rounded,
-    clipped to ``[-T, T]`` and the joint histogram of three consecutive
-    differences is taken, along rows and along columns; ``2 (2T+1)^3`` values.
-    """
+def _cooccurrence(plane, truncation):
     t = truncation
     n = 2 * t + 1
     out = []
@@ -75,6 +95,40 @@ def cooccurrence(plane, truncation):
         h = np.bincount(((a * n + b) * n + c).ravel(), minlength=n**3).astype(np.float64)
         out.append(h / max(h.sum(), 1.0))
     return np.concatenate(out)
+
+
+@validate_params(
+    {"plane": ["array-like"], "truncation": [Interval(Integral, 1, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
+def cooccurrence(plane, truncation):
+    """Normalised co-occurrences of three consecutive truncated first differences.
+
+    SPAM-style (Pevny et al., 2010): the difference ``x[k+1] - x[k]`` is rounded,
+    clipped to ``[-T, T]`` and the joint histogram of three consecutive
+    differences is taken, along rows and along columns; ``2 (2T+1)^3`` values.
+
+    Parameters
+    ----------
+    plane : array-like of shape (H, W)
+        One image channel (pixel units: differences are rounded to integers).
+    truncation : int >= 1
+        ``T``: differences are clipped to ``[-T, T]``.
+
+    Returns
+    -------
+    histogram : ndarray of shape (2 * (2 * truncation + 1) ** 3,)
+        Row then column co-occurrences, each summing to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforensics.features import cooccurrence
+    >>> h = cooccurrence(np.random.RandomState(0).randint(0, 256, (16, 16)), truncation=1)
+    >>> h.shape, float(h.sum())
+    ((54,), 2.0)
+    """
+    return _cooccurrence(np.asarray(plane, dtype=np.float64), truncation)
 
 
 def _color_stats(img, y, cb, cr):
@@ -237,7 +291,7 @@ class ResidualFeatureExtractor(ImageFeatureExtractorBase):
             if g == "npr":
                 parts.append(_npr_stats_rgb(img))
             elif g == "cooccurrence":
-                parts.append(cooccurrence(np.rint(y), self.truncation))
+                parts.append(_cooccurrence(np.rint(y), self.truncation))
             else:
-                parts += [cooccurrence(cb, 1), cooccurrence(cr, 1), _color_stats(img, y, cb, cr)]
+                parts += [_cooccurrence(cb, 1), _cooccurrence(cr, 1), _color_stats(img, y, cb, cr)]
         return np.concatenate(parts)

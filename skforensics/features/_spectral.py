@@ -6,8 +6,8 @@ from functools import lru_cache
 from numbers import Integral
 
 import numpy as np
-from .._compat import Interval, StrOptions
 
+from .._compat import Interval, StrOptions, validate_params
 from ._base import ImageFeatureExtractorBase, to_float_planes
 
 __all__ = ["SpectralFeatureExtractor", "axis_spectra", "radial_spectrum"]
@@ -35,6 +35,21 @@ def _fill_empty(values, counts):
     return np.interp(centres, centres[ok], values[ok])
 
 
+def _radial_spectrum(plane, n_bins=64):
+    plane = np.asarray(plane, dtype=np.float32)
+    h, w = plane.shape
+    power = np.log(np.abs(np.fft.rfft2(plane - plane.mean())) ** 2 + _EPS).ravel()
+    b = _radial_bins(h, w, n_bins)
+    keep = b >= 0
+    counts = np.bincount(b[keep], minlength=n_bins)
+    sums = np.bincount(b[keep], power[keep], minlength=n_bins)
+    return _fill_empty(sums / np.maximum(counts, 1), counts)
+
+
+@validate_params(
+    {"plane": ["array-like"], "n_bins": [Interval(Integral, 1, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def radial_spectrum(plane, n_bins=64):
     """Azimuthal average of the log power spectrum of one 2-D plane.
 
@@ -58,16 +73,27 @@ def radial_spectrum(plane, n_bins=64):
     >>> radial_spectrum(np.random.RandomState(0).rand(32, 32), n_bins=8).shape
     (8,)
     """
+    return _radial_spectrum(plane, n_bins)
+
+
+def _axis_spectra(plane, n_bins=64):
     plane = np.asarray(plane, dtype=np.float32)
-    h, w = plane.shape
-    power = np.log(np.abs(np.fft.rfft2(plane - plane.mean())) ** 2 + _EPS).ravel()
-    b = _radial_bins(h, w, n_bins)
-    keep = b >= 0
-    counts = np.bincount(b[keep], minlength=n_bins)
-    sums = np.bincount(b[keep], power[keep], minlength=n_bins)
-    return _fill_empty(sums / np.maximum(counts, 1), counts)
+    out = []
+    for axis in (0, 1):
+        res = np.diff(plane, 2, axis=axis)
+        spec = (np.abs(np.fft.rfft(res, axis=axis)) ** 2).mean(axis=1 - axis)
+        n = spec.shape[0]
+        b = np.minimum(np.arange(n) * n_bins // max(n - 1, 1), n_bins - 1)
+        counts = np.bincount(b, minlength=n_bins)
+        sums = np.bincount(b, spec, minlength=n_bins)
+        out.append(np.log(_fill_empty(sums / np.maximum(counts, 1), counts) + _EPS))
+    return np.concatenate(out)
 
 
+@validate_params(
+    {"plane": ["array-like"], "n_bins": [Interval(Integral, 1, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def axis_spectra(plane, n_bins=64):
     """Log power spectra of the second-order residual along rows and along columns.
 
@@ -82,17 +108,7 @@ def axis_spectra(plane, n_bins=64):
     profiles : ndarray of shape (2 * n_bins,)
         Vertical profile (along axis 0), then horizontal (along axis 1).
     """
-    plane = np.asarray(plane, dtype=np.float32)
-    out = []
-    for axis in (0, 1):
-        res = np.diff(plane, 2, axis=axis)
-        spec = (np.abs(np.fft.rfft(res, axis=axis)) ** 2).mean(axis=1 - axis)
-        n = spec.shape[0]
-        b = np.minimum(np.arange(n) * n_bins // max(n - 1, 1), n_bins - 1)
-        counts = np.bincount(b, minlength=n_bins)
-        sums = np.bincount(b, spec, minlength=n_bins)
-        out.append(np.log(_fill_empty(sums / np.maximum(counts, 1), counts) + _EPS))
-    return np.concatenate(out)
+    return _axis_spectra(plane, n_bins)
 
 
 class SpectralFeatureExtractor(ImageFeatureExtractorBase):
@@ -210,7 +226,7 @@ class SpectralFeatureExtractor(ImageFeatureExtractorBase):
     def _features_one(self, img):
         parts = []
         for plane in to_float_planes(img, self.channels):
-            parts.append(radial_spectrum(plane, self.n_bins))
+            parts.append(_radial_spectrum(plane, self.n_bins))
             if self.axis_profiles:
-                parts.append(axis_spectra(plane, self.n_bins))
+                parts.append(_axis_spectra(plane, self.n_bins))
         return np.concatenate(parts)

@@ -5,9 +5,12 @@ from __future__ import annotations
 import fnmatch
 import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from .._compat import Interval, StrOptions, validate_params
 
 __all__ = [
     "critical_optimization_radius",
@@ -504,6 +507,18 @@ def _element_gsnr(s1, s2, n):
     return r, msq, var
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",  # a fitted skorch net; checked with a clear message
+        "X": "no_validation",  # features or images, validated by the network
+        "y": ["array-like"],
+    "layers": "no_validation",  # patterns, indices or None: checked against the network
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "method": [StrOptions(set(_METHODS))],
+        "as_frame": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="auto", as_frame=False):
     """Per-layer gradient signal-to-noise ratio of a fitted network.
 
@@ -633,6 +648,18 @@ def _check_aggregate(aggregate):
         raise ValueError(f"aggregate must be one of {_AGGREGATES}, got {aggregate!r}")
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",
+        "X": "no_validation",
+        "y": ["array-like"],
+    "layers": "no_validation",  # patterns, indices or None: checked against the network
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "method": [StrOptions(set(_METHODS))],
+        "aggregate": [StrOptions(set(_AGGREGATES))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def gsnr_score(estimator, X, y, *, layers=None, aggregate="mean", batch_size=256, method="auto"):
     """Gradient signal-to-noise ratio of a fitted network on ``(X, y)``; higher is better.
 
@@ -707,6 +734,15 @@ class _GSNRScorer:
         return f"make_gsnr_scorer(layers={self.layers!r}, aggregate={self.aggregate!r}{extra})"
 
 
+@validate_params(
+    {
+    "layers": "no_validation",  # patterns, indices or None: checked against the network
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "method": [StrOptions(set(_METHODS))],
+        "aggregate": [StrOptions(set(_AGGREGATES))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_gsnr_scorer(layers=None, aggregate="mean", batch_size=256, method="auto"):
     """Make a scikit-learn scorer that returns the held-out GSNR (higher is better).
 
@@ -766,6 +802,22 @@ def _chance_level(scoring, y, chance_level):
     return 0.5
 
 
+@validate_params(
+    {
+        "estimator": "no_validation",  # unfitted; needs the param_name parameter
+        "X": "no_validation",
+        "y": ["array-like"],
+        "rhos": ["array-like", None],
+        "cv": ["cv_object"],
+        "scoring": [str, callable, None],
+        "param_name": [str],
+        "tol": [Interval(Real, 0, 1, closed="left")],
+        "chance_level": [Real, None],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,  # the estimator validates its own parameters
+)
 def critical_optimization_radius(
     estimator,
     X,

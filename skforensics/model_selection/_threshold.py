@@ -9,12 +9,27 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.model_selection import StratifiedKFold, check_cv
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import HasMethods, Interval, StrOptions, fit_context, safe_indexing
+from .._compat import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    fit_context,
+    safe_indexing,
+    validate_params,
+)
 from ._report import scores_of
 
 __all__ = ["FixedFPRThreshold", "threshold_at_fpr"]
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "scores": ["array-like"],
+        "fpr": [Interval(numbers.Real, 0, 1, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def threshold_at_fpr(y_true, scores, fpr=0.05):
     """Score threshold that flags at most ``fpr`` of the real images as generated.
 

@@ -7,7 +7,13 @@ import math
 import numbers
 
 import torch
-from torch.nn.modules.batchnorm import _BatchNorm
+from torch import nn
+
+# every BatchNorm flavour, by public names (lazy ones become BatchNormXd when materialised)
+_BATCH_NORMS = (
+    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d,
+)
 
 __all__ = ["SAM", "GRACE", "frozen_bn_stats"]
 
@@ -40,7 +46,7 @@ def frozen_bn_stats(module):
     saved = []
     if module is not None:
         for m in module.modules():
-            if isinstance(m, _BatchNorm) and m.training and m.track_running_stats:
+            if isinstance(m, _BATCH_NORMS) and m.training and m.track_running_stats:
                 nbt = None if m.num_batches_tracked is None else m.num_batches_tracked.clone()
                 saved.append((m, m.momentum, nbt))
                 m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
