@@ -722,7 +722,17 @@ class SAMNetClassifier(NeuralNetClassifier):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def decision_function(self, X):
-        """Logit margin of the last class for binary problems, logits otherwise."""
+        """Logit margin of the last class for binary problems, logits otherwise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d), or images
+            Feature matrix or images, of the kind seen in fit.
+
+        Returns
+        -------
+        scores : ndarray of shape (n,) or (n, n_classes)
+        """
         Xp = self._prepare_predict(X)
         if self.crop_size is not None:
             logits = self._crop_logits(Xp)
