@@ -629,6 +629,11 @@ class CLIPFeatureExtractor(CLIPTransformerBase):
     def get_feature_names_out(self, input_features=None):
         """Feature names: ``clip_embed{k}``, ``block{b}_{pooling}{k}``, view-prefixed.
 
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the names come from the fitted model).
+
         Returns
         -------
         feature_names_out : ndarray of str objects

@@ -553,6 +553,11 @@ class CoRITInjector(CLIPTransformerBase):
 
         Multi-view input concatenated by the backbone is prefixed ``view{v}_``.
 
+        Parameters
+        ----------
+        input_features : None
+            Ignored (the names come from the fitted model).
+
         Returns
         -------
         feature_names_out : ndarray of str objects

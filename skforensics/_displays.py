@@ -362,9 +362,18 @@ class RadiusSweepDisplay:
     def plot(self, ax=None, *, label=None, **kwargs):
         """Plot the sweep (log radius axis when all radii are positive).
 
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            Created when None.
+        label : str, default=None
+            Legend label of the curve (default ``"validation"``).
+        **kwargs : dict
+            Passed to ``ax.plot``.
+
         Returns
         -------
-        self
+        self : RadiusSweepDisplay
         """
         ax = _axes(ax, type(self).__name__)
         kwargs.setdefault("marker", "o")

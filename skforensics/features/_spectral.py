@@ -103,10 +103,24 @@ def axis_spectra(plane, n_bins=64):
     the decoders of generative models leave periodic correlations that show as
     peaks or dips here, separately for the vertical and horizontal directions.
 
+    Parameters
+    ----------
+    plane : ndarray of shape (H, W)
+        One image channel (float).
+    n_bins : int, default=64
+        Number of frequency bins per direction.
+
     Returns
     -------
     profiles : ndarray of shape (2 * n_bins,)
         Vertical profile (along axis 0), then horizontal (along axis 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skforensics.features import axis_spectra
+    >>> axis_spectra(np.random.RandomState(0).rand(32, 32), n_bins=8).shape
+    (16,)
     """
     return _axis_spectra(plane, n_bins)
 

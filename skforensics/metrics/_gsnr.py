@@ -847,8 +847,10 @@ def critical_optimization_radius(
     estimator : estimator
         Unfitted; e.g. ``SAMNetClassifier`` or a Pipeline (then
         ``param_name`` needs the step prefix, e.g. ``"samnetclassifier__optimizer__rho"``).
-    X, y
-        Data.
+    X : array-like or images
+        Training data of the estimator.
+    y : array-like of shape (n_samples,)
+        Labels.
     rhos : array-like, default=None
         Radii, increasing; default ``np.geomspace(1e-2, 1e2, 9)``.
     cv : int or cross-validation generator, default=3

@@ -169,16 +169,46 @@ class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
         return self
 
     def decision_function(self, X):
-        """``score - threshold_``: positive means generated."""
+        """``score - threshold_``: positive means generated.
+
+        Parameters
+        ----------
+        X : array-like or images
+            Input of the wrapped estimator.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
         check_is_fitted(self, "threshold_")
         return scores_of(self.estimator_, X) - self.threshold_
 
     def predict(self, X):
-        """1 (generated) where the score exceeds ``threshold_``, else 0."""
+        """1 (generated) where the score exceeds ``threshold_``, else 0.
+
+        Parameters
+        ----------
+        X : array-like or images
+            Input of the wrapped estimator.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,), dtype int
+        """
         return (self.decision_function(X) > 0).astype(int)
 
     def predict_proba(self, X):
-        """The wrapped model's probabilities (not re-calibrated to the threshold)."""
+        """The wrapped model's probabilities (not re-calibrated to the threshold).
+
+        Parameters
+        ----------
+        X : array-like or images
+            Input of the wrapped estimator.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, 2)
+        """
         check_is_fitted(self, "threshold_")
         return self.estimator_.predict_proba(X)
 

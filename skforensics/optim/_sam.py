@@ -391,6 +391,13 @@ class GRACE(SAM):
 
     @torch.no_grad()
     def first_step(self, zero_grad=False):
+        """Move the weights to ``w + e``, GRACE's curvature-scaled perturbation.
+
+        Parameters
+        ----------
+        zero_grad : bool, default=False
+            Zero the gradients afterwards.
+        """
         entries = []  # (param, direction, curvature)
         for group in self.param_groups:
             for p in self._params_with_grad(group):
