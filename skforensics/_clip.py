@@ -419,6 +419,7 @@ class CLIPFeatureExtractor(CLIPTransformerBase):
         self,
         model_name="ViT-B-32",
         pretrained="openai",
+        *,
         layers="last",
         pooling="cls",
         view_pooling="concat",

@@ -238,6 +238,7 @@ class CoRITInjector(CLIPTransformerBase):
     def __init__(
         self,
         backbone=None,
+        *,
         layers="auto",
         grid=4,
         mask_quantile=0.5,

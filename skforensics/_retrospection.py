@@ -445,6 +445,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         scales=(1.0, 0.5, 0.25),
+        *,
         output_size=224,
         noise_std=1.0,
         sharpen_iter=2,
