@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import Interval
+from ._compat import Interval, fit_context
 from ._image_io import check_images
 
 # fixed constants of our reading of HRR Eq. 2 (see the user guide)
@@ -561,6 +561,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
 
     # -- fit / transform ----------------------------------------------------
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X=None, y=None):
         """Validate the parameters (and ``X``), resolve the device, load the diffusion model.
 
@@ -577,7 +578,6 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
         """
         from ._torch_utils import resolve_device
 
-        self._validate_params()
         scales = self._check_scales()
         self._check_diffusion()
         if X is not None:

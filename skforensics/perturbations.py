@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils import check_random_state
 
-from ._compat import Interval, StrOptions
+from ._compat import Interval, StrOptions, fit_context
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
 class _PerturbationBase(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {"on_error": [StrOptions({"raise", "skip"})]}
 
+    @fit_context(prefer_skip_nested_validation=False)  # RandomPerturbation's candidates
     def fit(self, X, y=None):
         """Validate the parameters and ``X`` (stateless: nothing is learned).
 
@@ -54,7 +55,6 @@ class _PerturbationBase(TransformerMixin, BaseEstimator):
         self : object
             The transformer.
         """
-        self._validate_params()
         check_images(X)
         return self
 

@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import Interval, StrOptions
+from .._compat import Interval, StrOptions, fit_context
 from .._image_io import check_images, view_feature_names, warn_failed
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -59,6 +59,7 @@ class ImageFeatureExtractorBase(TransformerMixin, BaseEstimator):
     def _check_extra_params(self):
         """Hook for checks that ``_parameter_constraints`` cannot express."""
 
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Validate the parameters and the container ``X`` (no image is decoded).
 
@@ -74,7 +75,6 @@ class ImageFeatureExtractorBase(TransformerMixin, BaseEstimator):
         self : object
             The fitted extractor.
         """
-        self._validate_params()
         self._check_extra_params()
         coll = check_images(X)
         self.n_views_ = coll.n_views
