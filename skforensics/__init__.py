@@ -28,6 +28,10 @@ _LAZY = {
     "UnsafeModelWarning": "._persistence",
     "RegionMaskDisplay": "._displays",
     "ComponentFunctionDisplay": "._csam",
+    "PseudoFakeClassifier": "._detector",
+    "make_default_detector": "._detector",
+    "load_default_detector": "._detector",
+    "make_named_pipeline": "._pipelines",
 }
 _SUBMODULES = (
     "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",

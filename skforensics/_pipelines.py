@@ -126,6 +126,14 @@ def _clip_csam(n_jobs=None, verbose=False, pretrained=None):
     )
 
 
+def _npr_recipe(n_jobs=None, verbose=False, pretrained=None):
+    from ._detector import make_default_detector
+
+    det = make_default_detector()
+    det.estimator.set_params(verbose=int(bool(verbose)))
+    return det
+
+
 #: name -> :class:`PipelineSpec` (description, factory, needs_weights, takes_pretrained)
 PIPELINES = {
     "spectral-csam": PipelineSpec(
@@ -154,6 +162,14 @@ PIPELINES = {
         _clip_csam,
         True,
         True,
+    ),
+    "npr-recipe": PipelineSpec(
+        (
+            "the shipped detector's recipe: NPR residual network on 64x64 crops, format-blind "
+            "re-encoding, pseudo-fakes, balanced classes (CPU, minutes)"
+        ),
+        _npr_recipe,
+        False,
     ),
 }
 

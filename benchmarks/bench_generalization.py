@@ -1,0 +1,299 @@
+"""Generalization benchmark: detectors on generators, sizes and containers they never saw.
+
+Three protocols, every test image scored as given, re-encoded as JPEG q90 and
+re-encoded as PNG (both classes the same way, so the container cannot decide):
+
+* **cross-source**: train on one source (``diffusiondb_coco``, ``cifake``,
+  all of ``multigen``, or one ``multigen`` generator against the FFHQ reals),
+  test on every source. Each set is split once into a training part (2/3) and
+  a test part (1/3); a model is tested on the test part of the sets it shares
+  images with, and on the whole of the other sets.
+* **leave-one-generator-out (LOGO) in multigen**: train on the five other
+  generators, test on the held-out one. Reals are paired by content: the face
+  generators (StyleGAN2-ADA, StyleGAN3, the unnamed face GAN) with held-out
+  FFHQ faces, the text-to-image ones (DALL-E 2, Midjourney v4, Stable
+  Diffusion) with held-out real photos of ``diffusiondb_coco`` (COCO /
+  ImageNet). Training reals: the other FFHQ faces and 100 other real photos.
+* **pseudo-fake ablation**: the recipe without pseudo-fakes, and real-only
+  training (real photos against their pseudo-fakes, no generated image at all).
+
+Models, all trained here from scratch in the same run:
+
+* ``recipe``: :func:`skforensics.make_default_detector` (the shipped recipe:
+  NPRNet on crops, RandomReencode of both classes at every epoch, one
+  pseudo-fake per real image, balanced classes, 16-crop scoring).
+* ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
+  network and crops, trained on the images as they come (no re-encoding, no
+  pseudo-fakes, no balancing), scored the same way.
+* ``radial-logreg``: the 64-bin radial spectrum baseline (Durall et al. 2020).
+
+Run::
+
+    python benchmarks/bench_generalization.py            # about 30 min on 2 cores
+    python benchmarks/bench_generalization.py --quick    # smoke test, ~2 min
+
+Results go to ``benchmarks/results/bench_generalization.json`` (written after
+every trained model, so an interrupted run keeps what it measured, and
+``--resume`` skips the models already there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FACE_GENERATORS = ("stylegan2-ada-ffhq", "stylegan3-r-ffhq", "gan-face-unspecified")
+
+
+# --------------------------------------------------------------------- data
+def _shared_root():
+    return os.environ.get(
+        "SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data")
+    )
+
+
+def load_sets(root, cifake_per_class, quick, seed=0):
+    """Every image of the shared sets, decoded, with label, set, generator and fold."""
+    from skforensics.datasets import load_images
+
+    rng = np.random.default_rng(seed)
+    rows = list(csv.DictReader(open(os.path.join(root, "MANIFEST.csv"))))
+    items = []
+    for name in ("diffusiondb_coco", "multigen", "cifake"):
+        sel = [r for r in rows if r["path"].startswith(name + "/")]
+        cap = cifake_per_class if name == "cifake" else None
+        if quick:
+            cap = 12 if name != "multigen" else 6
+        by_gen = {}
+        for r in sel:
+            by_gen.setdefault(r["generator"], []).append(r)
+        for gen, rs in sorted(by_gen.items()):
+            rs = [rs[i] for i in rng.permutation(len(rs))]
+            if cap:
+                rs = rs[:cap]
+            n_test = max(1, len(rs) // 3)
+            for k, r in enumerate(rs):
+                items.append({
+                    "path": os.path.join(root, r["path"]), "label": int(r["label"]),
+                    "set": name, "generator": gen, "fold": "test" if k < n_test else "train",
+                })
+    imgs = load_images([it["path"] for it in items])
+    for it, img in zip(items, imgs):
+        it["img"] = img
+    return items
+
+
+def reencode(img, fmt):
+    from PIL import Image
+
+    if fmt == "given":
+        return img
+    buf = io.BytesIO()
+    if fmt == "jpeg90":
+        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    else:
+        Image.fromarray(img).save(buf, format="PNG")
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+ENCODINGS = ("given", "jpeg90", "png")
+
+
+# --------------------------------------------------------------------- models
+def make_model(name, epochs, crop):
+    import torch
+
+    from skforensics import make_default_detector, make_named_pipeline
+    from skforensics.neural import NPRNet, SAMNetClassifier
+
+    if name == "recipe":
+        return make_default_detector(max_epochs=epochs, crop_size=crop)
+    if name == "recipe-no-pf":
+        return make_default_detector(max_epochs=epochs, crop_size=crop).set_params(
+            pseudo_fake_ratio=0.0)
+    if name == "real-only":
+        return make_default_detector(max_epochs=epochs, crop_size=crop)
+    if name == "npr":
+        return SAMNetClassifier(
+            NPRNet, optimizer=torch.optim.AdamW, lr=2e-3, max_epochs=epochs, batch_size=64,
+            crop_size=crop, crops_per_image=4, max_test_crops=16, random_state=0,
+        )
+    if name == "radial-logreg":
+        return make_named_pipeline("radial-logreg")
+    raise ValueError(name)
+
+
+def fit_score(name, train, tests, epochs):
+    """Fit model ``name`` on ``train`` items; scores of every test set and encoding."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    crop = 64 if min(min(it["img"].shape[:2]) for it in train) >= 64 else 32
+    model = make_model(name, epochs, crop)
+    X = [it["img"] for it in train]
+    y = np.array([it["label"] for it in train])
+    if name == "real-only":
+        X, y = [x for x, t in zip(X, y) if t == 0], y[y == 0]
+    t0 = time.perf_counter()
+    model.fit(X, y)
+    fit_s = time.perf_counter() - t0
+    out = {"fit_s": round(fit_s, 1), "n_train": len(X), "crop": crop, "tests": {}}
+    for tname, titems in tests.items():
+        yt = np.array([it["label"] for it in titems])
+        res = {"n_real": int((yt == 0).sum()), "n_fake": int((yt == 1).sum())}
+        for enc in ENCODINGS:
+            s = model.predict_proba([reencode(it["img"], enc) for it in titems])[:, 1]
+            res[enc] = {
+                "roc_auc": round(float(roc_auc_score(yt, s)), 4) if len(set(yt)) == 2 else None,
+                "accuracy": round(float(accuracy_score(yt, s >= 0.5)), 4),
+            }
+            if enc == "given":
+                given = s
+            elif enc == "png":
+                res["png_max_abs_diff_to_given"] = float(np.abs(s - given).max())
+        out["tests"][tname] = res
+    return out
+
+
+# ------------------------------------------------------------------ protocols
+def source_items(items, source, fold="train"):
+    if source.startswith("multigen:"):
+        gen = source.split(":", 1)[1]
+        return [it for it in items if it["set"] == "multigen" and it["fold"] == fold
+                and (it["label"] == 0 or it["generator"] == gen)]
+    return [it for it in items if it["set"] == source and it["fold"] == fold]
+
+
+def test_sets(items, train_sets):
+    """Test sets of the cross-source matrix, held-out parts where they share images."""
+    gens = sorted({it["generator"] for it in items if it["set"] == "multigen" and it["label"]})
+    tests = {}
+    for name in ("diffusiondb_coco", "cifake", "multigen"):
+        part = "test" if name in train_sets else None
+        tests[name] = [it for it in items if it["set"] == name and (part is None or it["fold"] == part)]
+    for g in gens:
+        part = "test" if "multigen" in train_sets else None
+        tests[f"multigen:{g}"] = [
+            it for it in items if it["set"] == "multigen" and (it["label"] == 0 or it["generator"] == g)
+            and (part is None or it["fold"] == part)
+        ]
+    return tests
+
+
+def logo_split(items, held_out, rng, n_photo_train=100, n_photo_test=60):
+    mg = [it for it in items if it["set"] == "multigen"]
+    photos = [it for it in items if it["set"] == "diffusiondb_coco" and it["label"] == 0]
+    photos = [photos[i] for i in rng.permutation(len(photos))]
+    ph_train, ph_test = photos[:n_photo_train], photos[n_photo_train:n_photo_train + n_photo_test]
+    train = [it for it in mg if it["label"] == 1 and it["generator"] != held_out]
+    train += [it for it in mg if it["label"] == 0 and it["fold"] == "train"] + ph_train
+    fakes = [it for it in mg if it["label"] == 1 and it["generator"] == held_out]
+    if held_out in FACE_GENERATORS:
+        reals = [it for it in mg if it["label"] == 0 and it["fold"] == "test"]
+    else:
+        reals = ph_test
+    return train, {f"multigen:{held_out}": fakes + reals}
+
+
+def summarize(results):
+    """The headline numbers: LOGO mean and the two cross-source directions."""
+    summary = {}
+    for model, runs in results.get("logo", {}).items():
+        for enc in ENCODINGS:
+            aucs = [r["tests"][t][enc]["roc_auc"] for r in runs.values() for t in r["tests"]]
+            summary.setdefault(model, {})[f"logo_mean_auc_{enc}"] = round(float(np.mean(aucs)), 4)
+    for model, runs in results.get("cross_source", {}).items():
+        for src, tgt in (("diffusiondb_coco", "multigen"), ("multigen", "diffusiondb_coco")):
+            if src in runs:
+                for enc in ENCODINGS:
+                    summary.setdefault(model, {})[f"{src}->{tgt}_auc_{enc}"] = (
+                        runs[src]["tests"][tgt][enc]["roc_auc"])
+    return summary
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=_shared_root())
+    p.add_argument("--out", default=os.path.join(HERE, "results", "bench_generalization.json"))
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--cifake-per-class", type=int, default=500)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--models", default="recipe,npr,radial-logreg")
+    p.add_argument("--protocols", default="cross_source,logo,ablation")
+    p.add_argument("--quick", action="store_true", help="a few images per set, 1 epoch")
+    p.add_argument("--resume", action="store_true", help="skip models already in --out")
+    args = p.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    epochs = 1 if args.quick else args.epochs
+    t0 = time.perf_counter()
+    items = load_sets(args.data, args.cifake_per_class, args.quick)
+    print(f"{len(items)} images decoded in {time.perf_counter() - t0:.0f} s", flush=True)
+    results = {}
+    if args.resume and os.path.exists(args.out):
+        results = json.load(open(args.out)).get("results", {})
+    config = {k: v for k, v in vars(args).items() if k not in ("resume",)}
+
+    def record(protocol, model, key, value):
+        results.setdefault(protocol, {}).setdefault(model, {})[key] = value
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"config": config, "summary": summarize(results), "results": results}, f,
+                      indent=1)
+        os.replace(tmp, args.out)
+
+    def done(protocol, model, key):
+        return key in results.get(protocol, {}).get(model, {})
+
+    def run(protocol, model, key, train, tests):
+        if done(protocol, model, key):
+            return
+        t = time.perf_counter()
+        r = fit_score(model, train, tests, epochs)
+        record(protocol, model, key, r)
+        heads = ", ".join(
+            f"{tn} {v['given']['roc_auc']}/{v['jpeg90']['roc_auc']}" for tn, v in r["tests"].items()
+        )
+        print(f"[{protocol}] {model:14s} train={key:34s} ({time.perf_counter() - t:5.0f} s) "
+              f"AUC given/jpeg90: {heads}", flush=True)
+
+    protocols = args.protocols.split(",")
+    models = args.models.split(",")
+    gens = sorted({it["generator"] for it in items if it["set"] == "multigen" and it["label"]})
+    if "cross_source" in protocols:
+        sources = ["diffusiondb_coco", "multigen", "cifake"] + [f"multigen:{g}" for g in gens]
+        for src in sources:
+            train = source_items(items, src)
+            tests = test_sets(items, {src.split(":")[0]})
+            for model in models:
+                run("cross_source", model, src, train, tests)
+    if "logo" in protocols:
+        for g in gens:
+            train, tests = logo_split(items, g, np.random.default_rng(0))
+            for model in models:
+                run("logo", model, g, train, tests)
+    if "ablation" in protocols:
+        for src in ("diffusiondb_coco", "multigen"):
+            train = source_items(items, src)
+            tests = test_sets(items, {src})
+            for model in ("recipe-no-pf", "real-only"):
+                run("cross_source", model, src, train, tests)
+    summary = summarize(results)
+    print(json.dumps(summary, indent=1))
+    print(f"total {time.perf_counter() - t0:.0f} s; wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
