@@ -212,6 +212,33 @@ def test_crawler_finds_the_public_estimators():
     assert len(TWO_D_ESTIMATORS) + len(IMAGE_ESTIMATORS) + len(UNCONSTRUCTED) == len(names)
 
 
+MAX_POSITIONAL = 3  # SplineTransformer(n_knots, degree, *, ...): the rest keyword-only
+
+
+@pytest.mark.parametrize("name, cls", all_estimators(), ids=[n for n, _ in all_estimators()])
+def test_keyword_only_parameters(name, cls):
+    params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    positional = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD]
+    assert len(positional) <= MAX_POSITIONAL, (
+        f"{name}({', '.join(positional)}, ...): make the parameters after the first "
+        f"{MAX_POSITIONAL} keyword-only"
+    )
+
+
+@pytest.mark.parametrize("name, cls", all_estimators(), ids=[n for n, _ in all_estimators()])
+def test_fit_uses_fit_context(name, cls):
+    # scikit-learn estimators validate their parameters through @_fit_context
+    # (skforensics._compat.fit_context); skorch nets follow skorch's conventions
+    from skorch import NeuralNet
+
+    if issubclass(cls, NeuralNet):
+        pytest.skip("skorch net: skorch's own initialisation conventions")
+    # functools.wraps in fit_context leaves the undecorated fit as __wrapped__
+    assert getattr(cls.fit, "__wrapped__", None) is not None, (
+        f"{name}.fit is not decorated with fit_context (skforensics._compat)"
+    )
+
+
 def test_common_checks_were_collected():
     # parametrize_with_checks must yield real checks for every 2-D estimator
     from sklearn.utils.estimator_checks import estimator_checks_generator
