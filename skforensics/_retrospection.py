@@ -17,12 +17,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, fit_context
 from ._image_io import check_images
+from ._pixels import LUMA, resize_rgb
 
 # fixed constants of our reading of HRR Eq. 2 (see the user guide)
 _SHARPEN_SIGMA = 1.0  # unsharp-mask Gaussian of the sharpening function f
 _SHARPEN_AMOUNT = 0.5  # unsharp-mask gain of f
 _DOG_RATIO = 1.6  # sigma ratio of the difference-of-Gaussians sketch g
-_LUMA = (0.299, 0.587, 0.114)
 
 
 class _DroppedDiffusion:
@@ -124,7 +124,7 @@ def _line_enhance(x, sharpen_iter, edge_sigma, edge_quantile, dilation, torch):
     """
     if sharpen_iter == 0:
         return x
-    luma = torch.as_tensor(_LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    luma = torch.as_tensor(LUMA, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
     gray = (x * luma).sum(dim=1, keepdim=True)
     s = gray
     for _ in range(sharpen_iter):  # f^n
@@ -621,7 +621,7 @@ class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
 
         def one_batch(start):
             idx = range(start, min(start + bs, n))
-            batch = np.stack([_resize(coll.load(i), size) for i in idx])
+            batch = np.stack([resize_rgb(coll.load(i), size, reducing_gap=3.0) for i in idx])
             x = torch.from_numpy(batch).to(self.device_).permute(0, 3, 1, 2).float().div_(255.0)
             with torch.no_grad():
                 views = self._views(x, seeds[idx.start : idx.stop])
@@ -835,10 +835,3 @@ def _torch_threads(n):
             torch.set_num_threads(saved)
 
 
-def _resize(img, size):
-    """(H, W, 3) uint8 -> (size, size, 3) uint8 (PIL, antialiased bicubic)."""
-    if img.shape[0] == size and img.shape[1] == size:
-        return img
-    from PIL import Image
-
-    return np.asarray(Image.fromarray(img).resize((size, size), Image.BICUBIC, reducing_gap=3.0))

@@ -11,8 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions, fit_context
 from .._image_io import check_images, view_feature_names, warn_failed
+from .._pixels import LUMA
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 _CB = np.array([-0.168736, -0.331264, 0.5], dtype=np.float32)
 _CR = np.array([0.5, -0.418688, -0.081312], dtype=np.float32)
 
@@ -31,14 +31,14 @@ def to_float_planes(img, channels):
     """``(C, H, W)`` float32 planes: luma only (``"gray"``) or R, G, B (``"rgb"``)."""
     x = img.astype(np.float32)
     if channels == "gray":
-        return (x @ _LUMA)[None]
+        return (x @ LUMA)[None]
     return np.moveaxis(x, 2, 0)
 
 
 def ycbcr(img):
     """Y, Cb, Cr float32 planes (JPEG convention, Cb/Cr centred on 0)."""
     x = img.astype(np.float32)
-    return x @ _LUMA, x @ _CB, x @ _CR
+    return x @ LUMA, x @ _CB, x @ _CR
 
 
 class ImageFeatureExtractorBase(TransformerMixin, BaseEstimator):

@@ -16,6 +16,7 @@ from skorch.net import NeuralNet
 from skorch.utils import TeeGenerator, to_tensor
 
 from .._image_io import check_images
+from .._pixels import resize_rgb
 from .._torch_utils import load_device, resolve_device, seed_from_random_state
 from ..optim import SAM
 from ._losses import RetrospectionKLLoss, ViewOutput
@@ -23,15 +24,6 @@ from ._modules import SmallForensicCNN
 from ._npr import grid_crops, group_by_shape, mean_by_owner, random_crops
 
 __all__ = ["SAMNetClassifier"]
-
-
-def _resize(img, size):
-    from PIL import Image
-
-    h, w = size
-    if img.shape[:2] == (h, w):
-        return img
-    return np.asarray(Image.fromarray(img).resize((w, h), Image.BICUBIC), dtype=np.uint8)
 
 
 def _check_image_size(image_size):
@@ -56,14 +48,14 @@ def _decode_images(X, image_size, name="X"):
         arr = coll.array  # (n, V, H, W, 3)
         if size is not None and arr.shape[2:4] != size:
             arr = np.stack(
-                [np.stack([_resize(arr[i, v], size) for v in range(arr.shape[1])]) for i in range(len(arr))]
+                [np.stack([resize_rgb(arr[i, v], size) for v in range(arr.shape[1])]) for i in range(len(arr))]
             )
         return arr[:, 0] if arr.shape[1] == 1 else arr
     imgs = []
     for i in range(len(coll)):
         views = [coll.load(i, v) for v in range(coll.n_views)]
         if size is not None:
-            views = [_resize(im, size) for im in views]
+            views = [resize_rgb(im, size) for im in views]
         imgs.append(views)
     shapes = {im.shape for views in imgs for im in views}
     if len(shapes) > 1:
