@@ -22,6 +22,7 @@ _LAZY = {
     "SkipInvalidRows": "._skipping",
     "save": "._persistence",
     "load": "._persistence",
+    "get_untrusted_types": "._persistence",
     "ModelVersionError": "._persistence",
     "ModelVersionWarning": "._persistence",
     "UntrustedModelError": "._persistence",
@@ -32,6 +33,7 @@ _LAZY = {
     "make_default_detector": "._detector",
     "load_default_detector": "._detector",
     "make_named_pipeline": "._pipelines",
+    "DEFAULT_DETECTOR_PATH": "._detector",
 }
 _SUBMODULES = (
     "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",

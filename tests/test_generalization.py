@@ -1,0 +1,251 @@
+"""Format-blind training, the NPR residual network on crops, pseudo-fakes and the default detector."""
+
+import io
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import skforensics
+from skforensics import PseudoFakeClassifier
+from skforensics.datasets import load_sample_images, make_pseudo_fakes
+from skforensics.neural import NPRNet, SAMNetClassifier, grid_crop_boxes, random_crops
+from skforensics.perturbations import RandomReencode
+
+
+def _noise(rng, h, w):
+    return rng.randint(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _upsampled(rng, h, w):
+    """Nearest-neighbour 2x up-sampled noise: the plainest generator trace."""
+    small = rng.randint(0, 256, (h // 2, w // 2, 3), dtype=np.uint8)
+    return np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)
+
+
+def _roundtrip(img, fmt, **kw):
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format=fmt, **kw)
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"))
+
+
+# ----------------------------------------------------------------- RandomReencode
+def test_random_reencode_png_keeps_pixels_jpeg_changes_them():
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 48, 40) for _ in range(3)]
+    same = RandomReencode(formats=["png", "webp-lossless"], random_state=0).transform(X)
+    np.testing.assert_array_equal(same, np.stack(X))
+    jpg = RandomReencode(formats=["jpeg"], quality=(60, 70), random_state=0).transform(X)
+    assert jpg.shape == (3, 48, 40, 3) and np.abs(jpg.astype(int) - np.stack(X)).mean() > 5
+
+
+def test_random_reencode_draws_are_reproducible_and_vary():
+    rng = np.random.RandomState(1)
+    X = [_noise(rng, 32, 32) for _ in range(6)]
+    a = RandomReencode(random_state=3).transform(X)
+    b = RandomReencode(random_state=3).transform(X)
+    np.testing.assert_array_equal(a, b)
+    c = RandomReencode(random_state=4).transform(X)
+    assert not np.array_equal(a, c)
+
+
+def test_random_reencode_crop_and_scale():
+    rng = np.random.RandomState(2)
+    X = [_noise(rng, 96, 80)]
+    out = RandomReencode(formats=["png"], crop=40, random_state=0).transform(X)
+    assert out.shape == (1, 40, 40, 3)
+    src = X[0]
+    # the crop is a block of the original at offsets that are multiples of 8
+    hits = [(t, l) for t in range(0, 57, 8) for l in range(0, 41, 8)
+            if np.array_equal(src[t:t + 40, l:l + 40], out[0])]
+    assert hits
+    scaled = RandomReencode(formats=["png"], scale=(0.5, 0.5), random_state=0).transform(X)
+    assert scaled.shape == (1, 48, 40, 3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"formats": ["gif"]}, "formats"), ({"quality": (90, 10)}, "quality"),
+     ({"scale": (0, 1)}, "scale"), ({"formats": []}, "formats")],
+)
+def test_random_reencode_bad_params(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        RandomReencode(**kwargs).transform([np.zeros((16, 16, 3), np.uint8)])
+
+
+# ------------------------------------------------------------------------- crops
+def test_grid_crop_boxes_cover_and_thin():
+    assert grid_crop_boxes(128, 128, 64, 16) == [(0, 0), (0, 64), (64, 0), (64, 64)]
+    boxes = grid_crop_boxes(512, 512, 64, 16)
+    assert len(boxes) == 16 and all(t % 8 == 0 and l % 8 == 0 for t, l in boxes)
+    assert max(t for t, _ in boxes) == 448  # reaches the far edge
+    assert grid_crop_boxes(32, 40, 64, 16) == [(0, 0)]  # smaller than a crop: scored whole
+
+
+def test_random_crops_are_aligned_and_pad_small_images():
+    rng = np.random.default_rng(0)
+    img = np.arange(80 * 96 * 3, dtype=np.int64).reshape(80, 96, 3).astype(np.uint8)
+    crops = random_crops([img], 32, 5, rng)
+    assert crops.shape == (5, 32, 32, 3)
+    small = random_crops([np.zeros((20, 24, 3), np.uint8)], 32, 2, rng)
+    assert small.shape == (2, 32, 32, 3)
+
+
+# ------------------------------------------------------------------ NPR on crops
+@pytest.mark.usefixtures("one_torch_thread")
+def test_npr_on_crops_learns_upsampling_traces_at_any_size():
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 80, 96) for _ in range(16)] + [_upsampled(rng, 80, 96) for _ in range(16)]
+    y = np.r_[np.zeros(16), np.ones(16)].astype(int)
+    clf = SAMNetClassifier(NPRNet, module__width=4, crop_size=32, crops_per_image=2,
+                           max_epochs=4, lr=0.01, batch_size=16, random_state=0)
+    clf.fit(X, y)
+    assert len(clf.history_) == 4
+    # new images of other sizes (larger and smaller than a crop) are scored whole
+    test = [_noise(rng, 160, 128), _upsampled(rng, 160, 128), _noise(rng, 24, 24),
+            _upsampled(rng, 24, 24)]
+    p = clf.predict_proba(test)[:, 1]
+    assert p.shape == (4,) and p[1] > p[0] and p[3] > p[2]
+    np.testing.assert_allclose(clf.decision_function(test[:2])[1] > 0, p[1] > 0.5)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_crop_mode_train_transform_is_redrawn_each_epoch(monkeypatch):
+    seen = []
+    orig = RandomReencode.transform
+
+    def spy(self, X):
+        seen.append(self.random_state)
+        return orig(self, X)
+
+    monkeypatch.setattr(RandomReencode, "transform", spy)
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 40, 40) for _ in range(4)]
+    SAMNetClassifier(NPRNet, module__width=2, crop_size=16, max_epochs=3, batch_size=8,
+                     train_transform=RandomReencode(), random_state=0).fit(X, [0, 1, 0, 1])
+    assert len(seen) == 3 and len(set(seen)) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [({"crop_size": 15}, "even"), ({"crop_size": 16, "image_size": 16}, "exclude"),
+     ({"crop_size": 16, "crops_per_image": 0}, "crops_per_image")],
+)
+def test_crop_mode_bad_params(kwargs, match):
+    X = [np.zeros((32, 32, 3), np.uint8)] * 2
+    with pytest.raises(ValueError, match=match):
+        SAMNetClassifier(NPRNet, max_epochs=1, **kwargs).fit(X, [0, 1])
+
+
+# ------------------------------------------------------------------ pseudo-fakes
+@pytest.mark.usefixtures("one_torch_thread")
+def test_make_pseudo_fakes_keep_content_size_and_are_reproducible():
+    photos = [img for img in load_sample_images("diffusiondb_coco").paths[:2]]
+    a = make_pseudo_fakes(photos, n_decoders=2, fit_steps=3, random_state=0)
+    b = make_pseudo_fakes(photos, n_decoders=2, fit_steps=3, random_state=0)
+    orig = skforensics.datasets.load_images(photos)
+    for fake, real, again in zip(a, orig, b):
+        assert fake.shape == real.shape and fake.dtype == np.uint8
+        np.testing.assert_array_equal(fake, again)
+        diff = np.abs(fake.astype(int) - real).mean()
+        assert 0.5 < diff < 40  # the photo's content with a decoder's traces
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+@pytest.mark.parametrize("upsampler", ["transposed", "nearest", "bilinear"])
+def test_make_pseudo_fakes_upsamplers_and_vae(upsampler):
+    rng = np.random.RandomState(0)
+    photos = [_noise(rng, 48, 40)]
+    out = make_pseudo_fakes(photos, upsampler=upsampler, factor=4, n_decoders=1, fit_steps=1,
+                            random_state=0)
+    assert out[0].shape == (48, 40, 3)
+    vae = make_pseudo_fakes(photos, method="vae", n_decoders=1, fit_steps=1, random_state=0)
+    assert vae[0].shape == (48, 40, 3)
+
+
+def test_make_pseudo_fakes_refuses_tiny_images():
+    with pytest.raises(ValueError, match="at least 16 pixels"):
+        make_pseudo_fakes([np.zeros((12, 30, 3), np.uint8)], fit_steps=0)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_pseudo_fake_classifier_real_only_and_balancing():
+    from sklearn.dummy import DummyClassifier
+    from sklearn.pipeline import make_pipeline
+
+    from skforensics.features import SpectralFeatureExtractor
+
+    rng = np.random.RandomState(0)
+    reals = [_noise(rng, 32, 32) for _ in range(6)]
+    base = make_pipeline(SpectralFeatureExtractor(n_bins=8), DummyClassifier(strategy="prior"))
+    clf = PseudoFakeClassifier(base, n_decoders=1, fit_steps=1, random_state=0)
+    clf.fit(reals, np.zeros(6, int))  # real-only: photos against their pseudo-fakes
+    assert clf.n_pseudo_fakes_ == 6 and list(clf.classes_) == [0, 1]
+    np.testing.assert_allclose(clf.predict_proba(reals[:2]), 0.5)  # balanced prior
+    # two real images, four fakes: pseudo-fakes + repeats balance the classes
+    y = np.array(["real"] * 2 + ["fake"] * 4)
+    clf = PseudoFakeClassifier(base, real_label="real", fake_label="fake", n_decoders=1,
+                               fit_steps=1, random_state=0).fit(reals, y)
+    assert clf.n_pseudo_fakes_ == 2 and sorted(clf.classes_) == ["fake", "real"]
+    np.testing.assert_allclose(clf.predict_proba(reals[:1]), 0.5)
+    with pytest.raises(ValueError, match="real_label"):
+        PseudoFakeClassifier(base).fit(reals, ["a"] * 6)
+    with pytest.raises(ValueError, match="pseudo_fake_ratio"):
+        PseudoFakeClassifier(base, pseudo_fake_ratio=0).fit(reals, np.zeros(6, int))
+
+
+# ------------------------------------------------------------- default detector
+needs_default = pytest.mark.skipif(
+    not os.path.exists(skforensics.DEFAULT_DETECTOR_PATH), reason="default detector not built"
+)
+
+
+@needs_default
+def test_default_detector_is_small_and_safe():
+    assert os.path.getsize(skforensics.DEFAULT_DETECTOR_PATH) < 10 * 2**20
+    with open(skforensics.DEFAULT_DETECTOR_PATH, "rb") as f:
+        assert f.readline().startswith(b"SKFORENSICS-MODEL 2")  # skops + safetensors, no pickle
+    assert skforensics.get_untrusted_types(skforensics.DEFAULT_DETECTOR_PATH) == []
+
+
+def _container_images():
+    imgs = list(skforensics.datasets.load_images(load_sample_images("all").paths))
+    root = os.environ.get("SKFORENSICS_SHARED_DATA",
+                          os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    mg = os.path.join(root, "multigen")
+    if os.path.isdir(mg):
+        files = sorted(os.path.join(mg, d, f) for d in ("real", "fake")
+                       for f in os.listdir(os.path.join(mg, d)))[::12]
+        imgs += list(skforensics.datasets.load_images(files))
+    return imgs
+
+
+@needs_default
+@pytest.mark.usefixtures("one_torch_thread")
+def test_default_detector_ignores_the_container():
+    """Same pixels as JPEG q95, PNG and lossless WEBP: probabilities within 0.05."""
+    det = skforensics.load_default_detector()
+    imgs = _container_images()
+    scores = {}
+    for name, kw in [("JPEG", {"quality": 95}), ("PNG", {}), ("WEBP", {"lossless": True})]:
+        scores[name] = det.predict_proba([_roundtrip(im, name, **kw) for im in imgs])[:, 1]
+    np.testing.assert_array_equal(scores["PNG"], scores["WEBP"])  # same pixels, same score
+    assert np.abs(scores["JPEG"] - scores["PNG"]).max() < 0.05
+    assert np.all((scores["PNG"] >= 0) & (scores["PNG"] <= 1))
+
+
+@needs_default
+@pytest.mark.usefixtures("one_torch_thread")
+def test_scan_without_model_uses_the_default_detector(tmp_path, capsys):
+    from skforensics.cli import main
+
+    paths = load_sample_images("diffusiondb_coco").paths[:3]
+    out = tmp_path / "v.csv"
+    assert main(["scan", "-q", *paths, "--csv", str(out)]) == 0
+    lines = out.read_text().strip().splitlines()
+    assert len(lines) == 4  # header + 3 images
+    expected = skforensics.load_default_detector().predict_proba(paths)[:, 1]
+    got = [float(line.split(",")[1]) for line in lines[1:]]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
