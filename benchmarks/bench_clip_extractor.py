@@ -52,7 +52,7 @@ def main(argv=None):
     est = CLIPFeatureExtractor(args.model, pretrained=None, batch_size=args.batch_size,
                                random_state=0).fit(paths)
     model = est.model_
-    x_all = torch.stack([est._preprocess(Image.open(p).convert("RGB")) for p in paths])
+    x_all = torch.stack([est.preprocess_(Image.open(p).convert("RGB")) for p in paths])
     rss_after_setup = peak_rss_mb()
 
     def bare():

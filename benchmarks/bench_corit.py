@@ -65,7 +65,7 @@ def resize_like_backbone(clip, paths):
 
     from skforensics._image_io import load_image
 
-    geometric = [t for t in clip._preprocess.transforms
+    geometric = [t for t in clip.preprocess_.transforms
                  if type(t).__name__ in ("Resize", "CenterCrop", "ResizeKeepRatio")]
     out = []
     for i, p in enumerate(paths):
