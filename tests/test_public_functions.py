@@ -42,6 +42,7 @@ NOT_YET_VALIDATED = {
     # persistence helper
     "skforensics.save": "persistence helper",
     "skforensics.load": "persistence helper",
+    "skforensics.get_untrusted_types": "persistence helper",
     # Dask/speed helper
     "skforensics.distributed.batches": "Dask/speed helper",
     "skforensics.distributed.map_ordered": "Dask/speed helper",
