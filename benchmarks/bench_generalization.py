@@ -271,24 +271,28 @@ def main(argv=None):
     protocols = args.protocols.split(",")
     models = args.models.split(",")
     gens = sorted({it["generator"] for it in items if it["set"] == "multigen" and it["label"]})
-    if "cross_source" in protocols:
-        sources = ["diffusiondb_coco", "multigen", "cifake"] + [f"multigen:{g}" for g in gens]
-        for src in sources:
+    # most telling first: an interrupted run keeps the headline numbers
+    sources = ["diffusiondb_coco", "multigen", "cifake"] + [f"multigen:{g}" for g in gens]
+    head, rest = sources[:2], sources[2:]
+
+    def cross(srcs, mods):
+        for src in srcs:
             train = source_items(items, src)
             tests = test_sets(items, {src.split(":")[0]})
-            for model in models:
+            for model in mods:
                 run("cross_source", model, src, train, tests)
+
+    if "cross_source" in protocols:
+        cross(head, models)
     if "logo" in protocols:
         for g in gens:
             train, tests = logo_split(items, g, np.random.default_rng(0))
             for model in models:
                 run("logo", model, g, train, tests)
     if "ablation" in protocols:
-        for src in ("diffusiondb_coco", "multigen"):
-            train = source_items(items, src)
-            tests = test_sets(items, {src})
-            for model in ("recipe-no-pf", "real-only"):
-                run("cross_source", model, src, train, tests)
+        cross(head, ("recipe-no-pf", "real-only"))
+    if "cross_source" in protocols:
+        cross(rest, models)
     summary = summarize(results)
     print(json.dumps(summary, indent=1))
     print(f"total {time.perf_counter() - t0:.0f} s; wrote {args.out}")

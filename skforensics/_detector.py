@@ -254,8 +254,11 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
     resolution, both classes re-encoded the same random way at every epoch
     (:class:`~skforensics.perturbations.RandomReencode`: JPEG quality 65-100,
     PNG, WEBP), with one pseudo-fake per real image
-    (:class:`PseudoFakeClassifier`) and balanced classes. Scores average the
-    logits of up to 16 crops covering the whole image.
+    (:class:`PseudoFakeClassifier`) and balanced classes. Every image the
+    network sees, in training and scoring, is first put in one canonical
+    container (JPEG quality 95), so that the file an image comes in cannot
+    change its score. Scores average the logits of up to 16 crops covering
+    the whole image.
 
     Parameters
     ----------
@@ -284,7 +287,7 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
 
     from .neural import NPRNet, SAMNetClassifier
     from .optim import SAM
-    from .perturbations import RandomReencode
+    from .perturbations import JPEGCompression, RandomReencode
 
     if optimizer == "sam":
         opt = {"optimizer": SAM, "optimizer__base_optimizer": torch.optim.AdamW,
@@ -302,6 +305,7 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
         crops_per_image=4,
         max_test_crops=16,
         train_transform=RandomReencode(),
+        input_transform=JPEGCompression(quality=95),
         random_state=random_state,
         **opt,
     )

@@ -144,6 +144,11 @@ class SAMNetClassifier(NeuralNetClassifier):
         epoch, before cropping (``crop_size`` set), e.g.
         :class:`~skforensics.perturbations.RandomReencode` for format- and
         size-blind training. Its ``random_state`` is redrawn per epoch.
+    input_transform : transformer or None, default=None
+        Stateless image transformer applied to every image the network sees,
+        at fit (after ``train_transform``) and at prediction, e.g.
+        ``JPEGCompression(quality=95)`` to score every image in one canonical
+        container whatever file it came in.
     random_state : int, RandomState or None, default=None
         Seeds weight initialisation, dropout and shuffling (inside a forked
         torch RNG: the global torch seed is untouched).
@@ -199,6 +204,7 @@ class SAMNetClassifier(NeuralNetClassifier):
         crops_per_image=4,
         max_test_crops=16,
         train_transform=None,
+        input_transform=None,
         random_state=None,
         device="auto",
         verbose=0,
@@ -222,6 +228,7 @@ class SAMNetClassifier(NeuralNetClassifier):
         self.crops_per_image = crops_per_image
         self.max_test_crops = max_test_crops
         self.train_transform = train_transform
+        self.input_transform = input_transform
         self.random_state = random_state
 
     # ------------------------------------------------------------------ device
@@ -402,6 +409,8 @@ class SAMNetClassifier(NeuralNetClassifier):
         if self.crop_size is not None:
             return self._prepare_crop_images(X, reset)
         arr = _decode_images(X, self.image_size)
+        if self.input_transform is not None and arr.ndim == 4:
+            arr = np.asarray(self._input_transform(arr))
         if arr.ndim == 5:
             raise ValueError(
                 f"X holds {arr.shape[1]} views per image; pass the original images (the views "
@@ -448,12 +457,13 @@ class SAMNetClassifier(NeuralNetClassifier):
             if "random_state" in tf.get_params():
                 tf.set_params(random_state=int(rng.integers(2**31)))
             imgs = tf.fit_transform(imgs)
+        imgs = self._input_transform(imgs)
         k = self.crops_per_image
         return random_crops(imgs, self.crop_size, k, rng), np.repeat(yp, k)
 
     def _crop_logits(self, imgs):
         """Mean logits over a grid of crops of every image (crop mode)."""
-        crops, owner = grid_crops(imgs, self.crop_size, self.max_test_crops)
+        crops, owner = grid_crops(self._input_transform(imgs), self.crop_size, self.max_test_crops)
         logits = None
         for shape, idx in group_by_shape(crops).items():
             out = super().forward(np.stack([crops[i] for i in idx])).numpy()
@@ -461,6 +471,11 @@ class SAMNetClassifier(NeuralNetClassifier):
                 logits = np.empty((len(crops), out.shape[1]), dtype=np.float64)
             logits[idx] = out
         return mean_by_owner(logits, owner, len(imgs))
+
+    def _input_transform(self, imgs):
+        if self.input_transform is None:
+            return imgs
+        return self.input_transform.transform(imgs)
 
     def _check_module_kind(self):
         kind = self._module_input_kind()
