@@ -91,8 +91,9 @@ def main():
     ap.add_argument("--tag", default="", help="suffix of the result keys (e.g. a repeat)")
     args = ap.parse_args()
 
-    import torch
     import warnings
+
+    import torch
 
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step")
@@ -135,7 +136,11 @@ def main():
         wall, cpu = time.time() - w0, time.process_time() - c0
         acc = float(np.mean(clf.predict(X[idx_te]) == y[idx_te]))
         hist = [
-            {"epoch": h["epoch"], "train_loss": round(h["train_loss"], 4), "dur_s": round(h["dur"], 1)}
+            {
+                "epoch": h["epoch"],
+                "train_loss": round(h["train_loss"], 4),
+                "dur_s": round(h["dur"], 1),
+            }
             for h in clf.history
         ]
         run = {

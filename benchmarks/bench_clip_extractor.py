@@ -22,7 +22,6 @@ import resource
 import sys
 import time
 
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.environ.get("SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data"))
 
@@ -47,10 +46,13 @@ def main(argv=None):
 
     folder = os.path.join(DATA, "diffusiondb_coco")
     paths = sorted(
-        os.path.join(folder, c, f) for c in ("real", "fake") for f in os.listdir(os.path.join(folder, c))
+        os.path.join(folder, c, f)
+        for c in ("real", "fake")
+        for f in os.listdir(os.path.join(folder, c))
     )[: args.n]
-    est = CLIPFeatureExtractor(args.model, pretrained=None, batch_size=args.batch_size,
-                               random_state=0).fit(paths)
+    est = CLIPFeatureExtractor(
+        args.model, pretrained=None, batch_size=args.batch_size, random_state=0
+    ).fit(paths)
     model = est.model_
     x_all = torch.stack([est.preprocess_(Image.open(p).convert("RGB")) for p in paths])
     rss_after_setup = peak_rss_mb()
@@ -67,16 +69,22 @@ def main(argv=None):
     bare()  # warm-up
     results = {"bare": [], "end_to_end_workers0": [], "end_to_end_workers1": []}
     for _ in range(args.repeats):  # interleave to share any background load fairly
-        for name, fn in (("bare", bare), ("end_to_end_workers0", lambda: e2e(0)),
-                         ("end_to_end_workers1", lambda: e2e(1))):
+        for name, fn in (
+            ("bare", bare),
+            ("end_to_end_workers0", lambda: e2e(0)),
+            ("end_to_end_workers1", lambda: e2e(1)),
+        ):
             t = time.perf_counter()
             fn()
             results[name].append(len(paths) / (time.perf_counter() - t))
     best = {k: max(v) for k, v in results.items()}
     out = {
         "benchmark": "bench_clip_extractor",
-        "command": "python " + " ".join([os.path.relpath(__file__, os.path.join(HERE, ".."))]
-                                        + (argv if argv is not None else sys.argv[1:])),
+        "command": "python "
+        + " ".join(
+            [os.path.relpath(__file__, os.path.join(HERE, ".."))]
+            + (argv if argv is not None else sys.argv[1:])
+        ),
         "model": args.model,
         "pretrained": None,
         "n_images": len(paths),

@@ -56,7 +56,11 @@ def load_diffusiondb():
     with open(os.path.join(DATA, "MANIFEST.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["path"].startswith("diffusiondb_coco/")]
     paths = [os.path.join(DATA, r["path"]) for r in rows]
-    return paths, np.array([int(r["label"]) for r in rows]), np.array([r["generator"] for r in rows])
+    return (
+        paths,
+        np.array([int(r["label"]) for r in rows]),
+        np.array([r["generator"] for r in rows]),
+    )
 
 
 def resize_like_backbone(clip, paths):
@@ -65,8 +69,11 @@ def resize_like_backbone(clip, paths):
 
     from skforensics._image_io import load_image
 
-    geometric = [t for t in clip.preprocess_.transforms
-                 if type(t).__name__ in ("Resize", "CenterCrop", "ResizeKeepRatio")]
+    geometric = [
+        t
+        for t in clip.preprocess_.transforms
+        if type(t).__name__ in ("Resize", "CenterCrop", "ResizeKeepRatio")
+    ]
     out = []
     for i, p in enumerate(paths):
         img = Image.fromarray(load_image(p, index=i))
@@ -88,9 +95,14 @@ def scores(y, proba):
 
 def summarise(folds):
     keys = folds[0].keys()
-    return {k: {"mean": float(np.mean([f[k] for f in folds])),
-                "std": float(np.std([f[k] for f in folds])),
-                "folds": [round(f[k], 4) for f in folds]} for k in keys}
+    return {
+        k: {
+            "mean": float(np.mean([f[k] for f in folds])),
+            "std": float(np.std([f[k] for f in folds])),
+            "folds": [round(f[k], 4) for f in folds],
+        }
+        for k in keys
+    }
 
 
 def heads(random_state):
@@ -152,19 +164,33 @@ def library_gsnr(clip, X, y, tr, te, seed):
     width = F.shape[1] // len(blocks.layers_)
     rows = []
     for i, b in enumerate(blocks.layers_):
-        Fb = F[:, i * width:(i + 1) * width]
+        Fb = F[:, i * width : (i + 1) * width]
         sc = StandardScaler().fit(Fb[tr])
-        A_tr, A_te = sc.transform(Fb[tr]).astype(np.float32), sc.transform(Fb[te]).astype(np.float32)
+        A_tr, A_te = (
+            sc.transform(Fb[tr]).astype(np.float32),
+            sc.transform(Fb[te]).astype(np.float32),
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            probe = SAMNetClassifier(LinearProbe, lr=0.05, max_epochs=10, batch_size=64,
-                                     random_state=seed, device="cpu").fit(A_tr, y[tr])
+            probe = SAMNetClassifier(
+                LinearProbe, lr=0.05, max_epochs=10, batch_size=64, random_state=seed, device="cpu"
+            ).fit(A_tr, y[tr])
             table = layerwise_gsnr(probe, A_te, y[te])
-        rows.append({"block": int(b), "gsnr": float(np.mean(table.gsnr)),
-                     "probe_test_accuracy": float(probe.score(A_te, y[te]))})
-    return {"available": True, "what": "layerwise_gsnr of a SAM-trained LinearProbe on each "
-            "block's standardised mean patch token; fold 0 (train: fit, test: GSNR)",
-            "n_test": len(te), "blocks": rows, "seconds": time.perf_counter() - t0}
+        rows.append(
+            {
+                "block": int(b),
+                "gsnr": float(np.mean(table.gsnr)),
+                "probe_test_accuracy": float(probe.score(A_te, y[te])),
+            }
+        )
+    return {
+        "available": True,
+        "what": "layerwise_gsnr of a SAM-trained LinearProbe on each "
+        "block's standardised mean patch token; fold 0 (train: fit, test: GSNR)",
+        "n_test": len(te),
+        "blocks": rows,
+        "seconds": time.perf_counter() - t0,
+    }
 
 
 def run(args):
@@ -178,23 +204,43 @@ def run(args):
     paths, y, gen = load_diffusiondb()
     if args.n_per_class:
         rng = np.random.RandomState(args.seed)
-        keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), args.n_per_class,
-                                                  replace=False) for c in (0, 1)]))
+        keep = np.sort(
+            np.concatenate(
+                [
+                    rng.choice(np.flatnonzero(y == c), args.n_per_class, replace=False)
+                    for c in (0, 1)
+                ]
+            )
+        )
         paths, y, gen = [paths[i] for i in keep], y[keep], gen[keep]
-    clip = CLIPFeatureExtractor(args.model, pretrained=None, layers="last", device="cpu",
-                                batch_size=args.batch_size, random_state=args.seed)
+    clip = CLIPFeatureExtractor(
+        args.model,
+        pretrained=None,
+        layers="last",
+        device="cpu",
+        batch_size=args.batch_size,
+        random_state=args.seed,
+    )
     clip.fit(paths[:1])
     t0 = time.perf_counter()
     X = resize_like_backbone(clip, paths)
     t_decode = time.perf_counter() - t0
     check = float(np.abs(clip.transform(paths[:4]) - clip.transform(X[:4])).max())
-    print(f"{args.model}: {len(y)} images at {X.shape[1:]} (decode {t_decode:.1f}s); "
-          f"max |feat(paths) - feat(resized arrays)| = {check:.2e}")
+    print(
+        f"{args.model}: {len(y)} images at {X.shape[1:]} (decode {t_decode:.1f}s); "
+        f"max |feat(paths) - feat(resized arrays)| = {check:.2e}"
+    )
 
-    corit_tpl = CoRITInjector(clip, layers="auto", grid=args.grid,
-                              mask_quantile=args.mask_quantile, alpha=args.alpha,
-                              integration=args.integration, device="cpu",
-                              batch_size=args.batch_size)
+    corit_tpl = CoRITInjector(
+        clip,
+        layers="auto",
+        grid=args.grid,
+        mask_quantile=args.mask_quantile,
+        alpha=args.alpha,
+        integration=args.integration,
+        device="cpu",
+        batch_size=args.batch_size,
+    )
 
     t0 = time.perf_counter()
     F_clip = clip.transform(X)
@@ -211,16 +257,20 @@ def run(args):
         Z_tr = corit.fit_transform(X[tr], y[tr])
         Z_te = corit.transform(X[te])
         t_feat = time.perf_counter() - t0
-        profiles.append({
-            "region_snr_mean": corit.region_snr_.mean(axis=1),
-            "region_snr_max": corit.region_snr_.max(axis=1),
-            "layer_snr": corit.layer_snr_,
-            "cls_snr": corit.cls_snr_,
-            "layer_weights": corit.layer_weights_,
-            "mask": corit.region_mask_,
-        })
-        for feat_name, (A_tr, A_te) in {"corit": (Z_tr, Z_te),
-                                        "clip_last": (F_clip[tr], F_clip[te])}.items():
+        profiles.append(
+            {
+                "region_snr_mean": corit.region_snr_.mean(axis=1),
+                "region_snr_max": corit.region_snr_.max(axis=1),
+                "layer_snr": corit.layer_snr_,
+                "cls_snr": corit.cls_snr_,
+                "layer_weights": corit.layer_weights_,
+                "mask": corit.region_mask_,
+            }
+        )
+        for feat_name, (A_tr, A_te) in {
+            "corit": (Z_tr, Z_te),
+            "clip_last": (F_clip[tr], F_clip[te]),
+        }.items():
             for head_name, head in heads(args.seed).items():
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
@@ -231,8 +281,13 @@ def run(args):
                 sc = scores(y[te], proba)
                 sc["head_fit_s"] = t_head
                 res.setdefault(f"{feat_name}+{head_name}", []).append(sc)
-        print(f"fold {fold}: corit features {t_feat:.1f}s; " + ", ".join(
-            f"{k}: auc={v[-1]['roc_auc']:.3f} acc={v[-1]['accuracy']:.3f}" for k, v in res.items()))
+        print(
+            f"fold {fold}: corit features {t_feat:.1f}s; "
+            + ", ".join(
+                f"{k}: auc={v[-1]['roc_auc']:.3f} acc={v[-1]['accuracy']:.3f}"
+                for k, v in res.items()
+            )
+        )
         fitted = corit
 
     results = {k: summarise(v) for k, v in res.items()}
@@ -258,13 +313,17 @@ def run(args):
                 proba = clone(lr_head).fit(Z_tr, y[tr]).predict_proba(est.transform(X[te]))[:, 1]
                 folds.append(scores(y[te], proba))
             ablation[name] = summarise(folds)
-            print(f"ablation {name:<28} + logreg: auc {ablation[name]['roc_auc']['mean']:.3f}"
-                  f"±{ablation[name]['roc_auc']['std']:.3f}")
+            print(
+                f"ablation {name:<28} + logreg: auc {ablation[name]['roc_auc']['mean']:.3f}"
+                f"±{ablation[name]['roc_auc']['std']:.3f}"
+            )
     n_train = len(y) * (args.folds - 1) / args.folds
     masks = np.stack([p["mask"] for p in profiles])
     profile = {
-        k: {"mean": np.mean([p[k] for p in profiles], axis=0).round(6).tolist(),
-            "std": np.std([p[k] for p in profiles], axis=0).round(6).tolist()}
+        k: {
+            "mean": np.mean([p[k] for p in profiles], axis=0).round(6).tolist(),
+            "std": np.std([p[k] for p in profiles], axis=0).round(6).tolist(),
+        }
         for k in ("region_snr_mean", "region_snr_max", "layer_snr", "cls_snr", "layer_weights")
     }
     profile["null_level_1_over_n_train"] = 1.0 / n_train
@@ -274,15 +333,21 @@ def run(args):
     tr0, te0 = next(iter(skf.split(X, y)))
     try:
         profile["library_layerwise_gsnr"] = (
-            library_gsnr(clip, X, y, tr0, te0, args.seed) if not args.skip_library_gsnr
-            else {"available": True, "status": "skipped (--skip-library-gsnr)"})
+            library_gsnr(clip, X, y, tr0, te0, args.seed)
+            if not args.skip_library_gsnr
+            else {"available": True, "status": "skipped (--skip-library-gsnr)"}
+        )
     except Exception as exc:  # noqa: BLE001 - another module: report it, keep the run
         profile["library_layerwise_gsnr"] = {"available": True, "error": repr(exc)}
     lib = profile["library_layerwise_gsnr"]
     if lib.get("blocks"):
-        print("skforensics.metrics.layerwise_gsnr, linear probe per block (fold 0): " + ", ".join(
-            f"b{r['block']}={r['gsnr']:.4f} (acc {r['probe_test_accuracy']:.2f})"
-            for r in lib["blocks"]))
+        print(
+            "skforensics.metrics.layerwise_gsnr, linear probe per block (fold 0): "
+            + ", ".join(
+                f"b{r['block']}={r['gsnr']:.4f} (acc {r['probe_test_accuracy']:.2f})"
+                for r in lib["blocks"]
+            )
+        )
     else:
         print("skforensics.metrics.layerwise_gsnr:", lib)
 
@@ -295,40 +360,60 @@ def run(args):
     for name in t:
         for kind in ("wall", "cpu"):
             timing[f"{name}_transform_{kind}_s"] = [round(v, 3) for v in t[name][kind]]
-    timing["within_1_3x"] = bool(timing["ratio_min_wall"] <= 1.3
-                                 and timing["ratio_median_wall"] <= 1.3)
-    print(f"transform on {n_t} images, {args.timing_reps} reps: clip wall min/median "
-          f"{min(t['clip']['wall']):.2f}/{np.median(t['clip']['wall']):.2f}s, corit "
-          f"{min(t['corit']['wall']):.2f}/{np.median(t['corit']['wall']):.2f}s; ratio "
-          f"min {timing['ratio_min_wall']:.3f}, median {timing['ratio_median_wall']:.3f}, "
-          f"cpu-time median {timing['ratio_median_cpu']:.3f}")
+    timing["within_1_3x"] = bool(
+        timing["ratio_min_wall"] <= 1.3 and timing["ratio_median_wall"] <= 1.3
+    )
+    print(
+        f"transform on {n_t} images, {args.timing_reps} reps: clip wall min/median "
+        f"{min(t['clip']['wall']):.2f}/{np.median(t['clip']['wall']):.2f}s, corit "
+        f"{min(t['corit']['wall']):.2f}/{np.median(t['corit']['wall']):.2f}s; ratio "
+        f"min {timing['ratio_min_wall']:.3f}, median {timing['ratio_median_wall']:.3f}, "
+        f"cpu-time median {timing['ratio_median_cpu']:.3f}"
+    )
 
     print(f"\n{'features + head':<22}{'roc_auc':>16}{'accuracy':>16}{'avg_prec':>16}")
     for k, v in results.items():
-        print(f"{k:<22}" + "".join(f"{v[m]['mean']:>10.3f}±{v[m]['std']:.3f}"
-                                   for m in ("roc_auc", "accuracy", "average_precision")))
-    print("\nCGP GSNR per block (mean over folds; null level 1/n_train = "
-          f"{1 / n_train:.4f}):")
+        print(
+            f"{k:<22}"
+            + "".join(
+                f"{v[m]['mean']:>10.3f}±{v[m]['std']:.3f}"
+                for m in ("roc_auc", "accuracy", "average_precision")
+            )
+        )
+    print(f"\nCGP GSNR per block (mean over folds; null level 1/n_train = {1 / n_train:.4f}):")
     for i, b in enumerate(fitted.layers_):
-        print(f"  block {b:>2}: regions mean {profile['region_snr_mean']['mean'][i]:.4f} "
-              f"max {profile['region_snr_max']['mean'][i]:.4f} kept {profile['layer_snr']['mean'][i]:.4f} "
-              f"cls {profile['cls_snr']['mean'][i]:.4f} weight {profile['layer_weights']['mean'][i]:.3f}")
+        print(
+            f"  block {b:>2}: regions mean {profile['region_snr_mean']['mean'][i]:.4f} "
+            f"max {profile['region_snr_max']['mean'][i]:.4f} kept {profile['layer_snr']['mean'][i]:.4f} "
+            f"cls {profile['cls_snr']['mean'][i]:.4f} weight {profile['layer_weights']['mean'][i]:.3f}"
+        )
 
     return {
-        "model": args.model, "pretrained": None, "random_state": args.seed,
-        "data": {"set": "diffusiondb_coco", "n": len(y), "n_fake": int(y.sum()),
-                 "generators": {g: int((gen == g).sum()) for g in np.unique(gen)}},
+        "model": args.model,
+        "pretrained": None,
+        "random_state": args.seed,
+        "data": {
+            "set": "diffusiondb_coco",
+            "n": len(y),
+            "n_fake": int(y.sum()),
+            "generators": {g: int((gen == g).sum()) for g in np.unique(gen)},
+        },
         "cv": {"folds": args.folds, "splitter": "StratifiedKFold(shuffle=True)"},
-        "corit_params": {k: v for k, v in corit_tpl.get_params(deep=False).items()
-                         if k != "backbone"},
+        "corit_params": {
+            k: v for k, v in corit_tpl.get_params(deep=False).items() if k != "backbone"
+        },
         "input_check_max_abs_diff": check,
         "results": results,
         "ablation_corit_logreg": ablation,
         "gsnr_profile": profile,
         "timing": timing,
-        "env": {"python": platform.python_version(), "torch": torch.__version__,
-                "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-                "date": time.strftime("%Y-%m-%d %H:%M:%S")},
+        "env": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        },
     }
 
 
@@ -346,10 +431,16 @@ def main(argv=None):
     p.add_argument("--timing-reps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--skip-library-gsnr", action="store_true",
-                   help="do not run skforensics.metrics.layerwise_gsnr (one more backbone pass)")
-    p.add_argument("--ablation", action="store_true",
-                   help="also cross-validate CoRIT variants with the logistic head")
+    p.add_argument(
+        "--skip-library-gsnr",
+        action="store_true",
+        help="do not run skforensics.metrics.layerwise_gsnr (one more backbone pass)",
+    )
+    p.add_argument(
+        "--ablation",
+        action="store_true",
+        help="also cross-validate CoRIT variants with the logistic head",
+    )
     p.add_argument("--out", default=os.path.join(HERE, "results", "bench_corit.json"))
     args = p.parse_args(argv)
     out = run(args)

@@ -57,8 +57,14 @@ def lam_for(n):
 def make_additive(n, p, seed):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-2, 2, size=(n, p))
-    f = (np.sin(2 * X[:, 0]) + (X[:, 1] ** 2 - 4 / 3) + np.abs(X[:, 2]) - 1
-         + np.cos(3 * X[:, 3]) + np.tanh(3 * X[:, 4]))
+    f = (
+        np.sin(2 * X[:, 0])
+        + (X[:, 1] ** 2 - 4 / 3)
+        + np.abs(X[:, 2])
+        - 1
+        + np.cos(3 * X[:, 3])
+        + np.tanh(3 * X[:, 4])
+    )
     y = (f + 0.3 * rng.randn(n) > 0).astype(int)
     return X, y
 
@@ -93,8 +99,9 @@ def naive_fit(Phi, y01, lam, sigma, eta, tol, max_iter, admm_max_iter, budget_s)
             a = x + mu
             g = a[:D].reshape(-1, d)
             nrm = np.linalg.norm(g, axis=1, keepdims=True)
-            theta = np.concatenate([(g * np.maximum(0, 1 - (kappa / eta) / np.maximum(nrm, 1e-300))).ravel(),
-                                    a[D:]])  # Eq. 20 (intercept not shrunk)
+            theta = np.concatenate(
+                [(g * np.maximum(0, 1 - (kappa / eta) / np.maximum(nrm, 1e-300))).ravel(), a[D:]]
+            )  # Eq. 20 (intercept not shrunk)
             mu = mu + x - theta  # Eq. 22
             n_admm += 1
             if np.max(np.abs(x - theta)) < tol and np.max(np.abs(x - x_old)) < tol:  # Eq. 23
@@ -105,13 +112,18 @@ def naive_fit(Phi, y01, lam, sigma, eta, tol, max_iter, admm_max_iter, budget_s)
         x = theta
         f = A @ x
         J = beta * np.mean(1 - np.exp(-((y - f) ** 2) / sigma**2)) + lam * np.sum(
-            np.linalg.norm(x[:D].reshape(-1, d), axis=1))
+            np.linalg.norm(x[:D].reshape(-1, d), axis=1)
+        )
         if status == "timed_out" or J_old - J <= tol:
             break
         J_old = J
-    return x, {"time_s": time.perf_counter() - t0, "hq_iter": hq, "admm_iter": n_admm,
-                   "time_per_admm_iter_s": (time.perf_counter() - t0) / max(n_admm, 1),
-                   "status": status}
+    return x, {
+        "time_s": time.perf_counter() - t0,
+        "hq_iter": hq,
+        "admm_iter": n_admm,
+        "time_per_admm_iter_s": (time.perf_counter() - t0) / max(n_admm, 1),
+        "status": status,
+    }
 
 
 def best_of(repeats, make):
@@ -127,10 +139,15 @@ def best_of(repeats, make):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes only (about a minute)")
-    ap.add_argument("--naive-budget", type=float, default=60.0,
-                    help="wall-clock budget (s) of each naive run")
-    ap.add_argument("--repeats", type=int, default=3,
-                    help="fits of CSAM and of LogisticRegression per size; the best is kept")
+    ap.add_argument(
+        "--naive-budget", type=float, default=60.0, help="wall-clock budget (s) of each naive run"
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="fits of CSAM and of LogisticRegression per size; the best is kept",
+    )
     ap.add_argument("--out", default=None, help="output JSON path")
     args = ap.parse_args()
 
@@ -138,29 +155,49 @@ def main():
         ns, ps, naive_sizes = [2000, 10000], [128], {(2000, 128)}
     else:
         ns, ps, naive_sizes = [2000, 10000, 50000], [128, 512], {(2000, 128), (10000, 128)}
-    out = args.out or os.path.join(os.path.dirname(__file__), "results",
-                                   "bench_csam_quick.json" if args.quick else "bench_csam.json")
+    out = args.out or os.path.join(
+        os.path.dirname(__file__),
+        "results",
+        "bench_csam_quick.json" if args.quick else "bench_csam.json",
+    )
     os.makedirs(os.path.dirname(out), exist_ok=True)
 
-    info = {"python": platform.python_version(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "load_avg_start": list(os.getloadavg()),
-            "numpy": np.__version__, "lam": "0.05 * sqrt(10000 / n)", "sigma": 1.0,
-            "n_knots": 5, "degree": 3, "q": 2, "naive_budget_s": args.naive_budget,
-            "timing": f"best of {args.repeats} fits for CSAM and LogisticRegression alike",
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "note": ("shared 2-core machine with other jobs running (see load averages): "
-                     "timings are noisy; all numbers in this file come from one run")}
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_start": list(os.getloadavg()),
+        "numpy": np.__version__,
+        "lam": "0.05 * sqrt(10000 / n)",
+        "sigma": 1.0,
+        "n_knots": 5,
+        "degree": 3,
+        "q": 2,
+        "naive_budget_s": args.naive_budget,
+        "timing": f"best of {args.repeats} fits for CSAM and LogisticRegression alike",
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "note": (
+            "shared 2-core machine with other jobs running (see load averages): "
+            "timings are noisy; all numbers in this file come from one run"
+        ),
+    }
     rows = []
-    print(f"{'n':>6} {'p':>4} | {'CSAM s':>8} {'basis':>6} {'acc':>6} {'supp':>4} {'HQ':>3} | "
-          f"{'LR s':>6} {'acc':>6} {'ratio':>6} | {'LRspl s':>7} {'acc':>6} | fixed lam | naive")
+    print(
+        f"{'n':>6} {'p':>4} | {'CSAM s':>8} {'basis':>6} {'acc':>6} {'supp':>4} {'HQ':>3} | "
+        f"{'LR s':>6} {'acc':>6} {'ratio':>6} | {'LRspl s':>7} {'acc':>6} | fixed lam | naive"
+    )
     for p in ps:
         Xt, yt = make_additive(5000, p, seed=1)
         for n in ns:
             X, y = make_additive(n, p, seed=0)
             # best of --repeats fits for CSAM and for LogisticRegression alike (the
             # first fit of a size pays the page faults of its fresh arrays)
-            t_csam, est = best_of(args.repeats, lambda: CorrentropySparseAdditiveClassifier(
-                lam=lam_for(n), random_state=0).fit(X, y))
+            t_csam, est = best_of(
+                args.repeats,
+                lambda: CorrentropySparseAdditiveClassifier(lam=lam_for(n), random_state=0).fit(
+                    X, y
+                ),
+            )
             t = time.perf_counter()
             est._basis(X)  # one full basis expansion, single thread (as in predict)
             t_basis = time.perf_counter() - t
@@ -169,30 +206,47 @@ def main():
             t = time.perf_counter()
             est05 = CorrentropySparseAdditiveClassifier(lam=0.05).fit(X, y)
             t_05 = time.perf_counter() - t
-            fixed = {"lam": 0.05, "fit_s": t_05, "acc": est05.score(Xt, yt),
-                     "support": int(est05.support_.sum()), "hq_iter": int(est05.n_iter_[0]),
-                     "routes": sorted(est05.solver_routes_[0])}
+            fixed = {
+                "lam": 0.05,
+                "fit_s": t_05,
+                "acc": est05.score(Xt, yt),
+                "support": int(est05.support_.sum()),
+                "hq_iter": int(est05.n_iter_[0]),
+                "routes": sorted(est05.solver_routes_[0]),
+            }
             del est05
             t_lr, lr = best_of(args.repeats, lambda: LogisticRegression(solver="lbfgs").fit(X, y))
             acc_lr = lr.score(Xt, yt)
             t = time.perf_counter()
-            lrs = make_pipeline(SplineTransformer(n_knots=5, degree=3),
-                                LogisticRegression(solver="lbfgs")).fit(X, y)
+            lrs = make_pipeline(
+                SplineTransformer(n_knots=5, degree=3), LogisticRegression(solver="lbfgs")
+            ).fit(X, y)
             t_lrs = time.perf_counter() - t
             acc_lrs = lrs.score(Xt, yt)
             del lrs
-            row = {"n": n, "p": p, "basis_dim": p * est._n_basis, "lam": lam_for(n),
-                       "basis_expansion_s": t_basis, "csam_fit_s": t_csam, "csam_acc": acc_csam,
-                       "csam_support": int(est.support_.sum()),
-                       "csam_support_is_informative": bool(np.array_equal(
-                           np.flatnonzero(est.support_), np.arange(5))),
-                       "csam_hq_iter": int(est.n_iter_[0]),
-                       "csam_routes": sorted(est.solver_routes_[0]),
-                       "lr_fit_s": t_lr, "lr_acc": acc_lr, "lr_n_iter": int(lr.n_iter_[0]),
-                       "csam_over_lr": t_csam / t_lr,
-                       "lr_spline_fit_s": t_lrs, "lr_spline_acc": acc_lrs,
-                       "csam_over_lr_spline": t_csam / t_lrs,
-                       "csam_lam_0.05": fixed}
+            row = {
+                "n": n,
+                "p": p,
+                "basis_dim": p * est._n_basis,
+                "lam": lam_for(n),
+                "basis_expansion_s": t_basis,
+                "csam_fit_s": t_csam,
+                "csam_acc": acc_csam,
+                "csam_support": int(est.support_.sum()),
+                "csam_support_is_informative": bool(
+                    np.array_equal(np.flatnonzero(est.support_), np.arange(5))
+                ),
+                "csam_hq_iter": int(est.n_iter_[0]),
+                "csam_routes": sorted(est.solver_routes_[0]),
+                "lr_fit_s": t_lr,
+                "lr_acc": acc_lr,
+                "lr_n_iter": int(lr.n_iter_[0]),
+                "csam_over_lr": t_csam / t_lr,
+                "lr_spline_fit_s": t_lrs,
+                "lr_spline_acc": acc_lrs,
+                "csam_over_lr_spline": t_csam / t_lrs,
+                "csam_lam_0.05": fixed,
+            }
             naive_txt = "-"
             if (n, p) in naive_sizes:
                 Phi = est._basis(X).T.astype(np.float64)
@@ -201,13 +255,18 @@ def main():
                 ft = est._basis(Xt).T @ x[:D] + x[D]
                 nv["acc"] = float(np.mean((ft > 0) == yt))
                 row["naive"] = nv
-                naive_txt = (f"{nv['status']} {nv['time_s']:.1f}s, {nv['admm_iter']} ADMM its "
-                             f"({nv['time_per_admm_iter_s']:.3f} s/it), acc {nv['acc']:.3f}")
+                naive_txt = (
+                    f"{nv['status']} {nv['time_s']:.1f}s, {nv['admm_iter']} ADMM its "
+                    f"({nv['time_per_admm_iter_s']:.3f} s/it), acc {nv['acc']:.3f}"
+                )
             rows.append(row)
-            print(f"{n:>6} {p:>4} | {t_csam:8.2f} {t_basis:6.2f} {acc_csam:6.3f} {row['csam_support']:>4} "
-                  f"{row['csam_hq_iter']:>3} | {t_lr:6.2f} {acc_lr:6.3f} {t_csam / t_lr:6.1f} | "
-                  f"{t_lrs:7.2f} {acc_lrs:6.3f} | lam=.05: {t_05:6.2f}s acc {fixed['acc']:.3f} "
-                  f"supp {fixed['support']:>3} | {naive_txt}", flush=True)
+            print(
+                f"{n:>6} {p:>4} | {t_csam:8.2f} {t_basis:6.2f} {acc_csam:6.3f} {row['csam_support']:>4} "
+                f"{row['csam_hq_iter']:>3} | {t_lr:6.2f} {acc_lr:6.3f} {t_csam / t_lr:6.1f} | "
+                f"{t_lrs:7.2f} {acc_lrs:6.3f} | lam=.05: {t_05:6.2f}s acc {fixed['acc']:.3f} "
+                f"supp {fixed['support']:>3} | {naive_txt}",
+                flush=True,
+            )
 
     # growth of the fit time with n (slope of log t vs log n), per p
     growth = {}

@@ -49,8 +49,14 @@ from skforensics import CorrentropySparseAdditiveClassifier, CorrentropySparseAd
 def make_additive(n, p, seed, noise=0.3):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-2, 2, size=(n, p))
-    f = (np.sin(2 * X[:, 0]) + (X[:, 1] ** 2 - 4 / 3) + np.abs(X[:, 2]) - 1
-         + np.cos(3 * X[:, 3]) + np.tanh(3 * X[:, 4]))
+    f = (
+        np.sin(2 * X[:, 0])
+        + (X[:, 1] ** 2 - 4 / 3)
+        + np.abs(X[:, 2])
+        - 1
+        + np.cos(3 * X[:, 3])
+        + np.tanh(3 * X[:, 4])
+    )
     y = (f + noise * rng.randn(n) > 0).astype(int)
     return X, y
 
@@ -76,16 +82,32 @@ def bench_defaults(repeats):
     X2, y2, _ = make_test_problem(2000, 200, seed=10)
     c2 = CorrentropySparseAdditiveClassifier().fit(X2, y2)
     supp = np.flatnonzero(c2.support_)
-    row = {"n": 20000, "p": 256, "csam_fit_s": t_c, "lr_fit_s": t_lr, "csam_over_lr": t_c / t_lr,
-           "csam_acc": c.score(Xt, yt), "lr_acc": lr.score(Xt, yt),
-           "csam_support": int(c.support_.sum()), "csam_lam": c.lam_, "csam_lam_max": c.lam_max_,
-           "csam_hq_iter": int(c.n_iter_[0]),
-           "problem_5_of_200": {"support": supp.tolist(), "support_size": int(supp.size),
-                                "holds_the_5": bool(set(range(5)) <= set(supp.tolist())),
-                                "lam": c2.lam_, "lam_max": c2.lam_max_}}
-    print(f"defaults, 20000 x 256: CSAM {t_c:.2f} s (support {row['csam_support']}, acc "
-          f"{row['csam_acc']:.3f}) vs LogisticRegression {t_lr:.3f} s (acc {row['lr_acc']:.3f}): "
-          f"{t_c / t_lr:.1f}x", flush=True)
+    row = {
+        "n": 20000,
+        "p": 256,
+        "csam_fit_s": t_c,
+        "lr_fit_s": t_lr,
+        "csam_over_lr": t_c / t_lr,
+        "csam_acc": c.score(Xt, yt),
+        "lr_acc": lr.score(Xt, yt),
+        "csam_support": int(c.support_.sum()),
+        "csam_lam": c.lam_,
+        "csam_lam_max": c.lam_max_,
+        "csam_hq_iter": int(c.n_iter_[0]),
+        "problem_5_of_200": {
+            "support": supp.tolist(),
+            "support_size": int(supp.size),
+            "holds_the_5": bool(set(range(5)) <= set(supp.tolist())),
+            "lam": c2.lam_,
+            "lam_max": c2.lam_max_,
+        },
+    }
+    print(
+        f"defaults, 20000 x 256: CSAM {t_c:.2f} s (support {row['csam_support']}, acc "
+        f"{row['csam_acc']:.3f}) vs LogisticRegression {t_lr:.3f} s (acc {row['lr_acc']:.3f}): "
+        f"{t_c / t_lr:.1f}x",
+        flush=True,
+    )
     print(f"defaults, 5-of-200 problem: support {supp.tolist()} ({supp.size} features)", flush=True)
     return row
 
@@ -98,30 +120,47 @@ def bench_cv(n, p, n_lams, n_folds):
     cv = CorrentropySparseAdditiveClassifierCV(lams=n_lams, cv=folds, random_state=0).fit(X, y)
     t_cv = time.perf_counter() - t
     t = time.perf_counter()
-    gs = GridSearchCV(CorrentropySparseAdditiveClassifier(random_state=0), {"lam": list(cv.lams_)},
-                      cv=folds).fit(X, y)
+    gs = GridSearchCV(
+        CorrentropySparseAdditiveClassifier(random_state=0), {"lam": list(cv.lams_)}, cv=folds
+    ).fit(X, y)
     t_gs = time.perf_counter() - t
     gs_scores = gs.cv_results_["mean_test_score"]
     i_cv = int(np.flatnonzero(cv.lams_ == cv.lam_)[0])
-    row = {"n": n, "p": p, "n_lams": n_lams, "n_folds": n_folds,
-           "cv_path_s": t_cv, "cv_path_only_s": cv.path_time_, "grid_search_s": t_gs,
-           "grid_over_path": t_gs / t_cv,
-           "lams": cv.lams_.tolist(),
-           "cv_lam": cv.lam_, "gs_lam": float(gs.best_params_["lam"]),
-           "cv_best_score": cv.best_score_, "gs_best_score": float(gs.best_score_),
-           "gs_score_at_cv_lam": float(gs_scores[i_cv]),
-           "cv_mean_scores": cv.scores_.mean(axis=0).tolist(),
-           "gs_mean_scores": gs_scores.tolist(),
-           "cv_support_sizes": cv.support_sizes_.mean(axis=0).tolist(),
-           "cv_test_acc": cv.score(Xt, yt), "gs_test_acc": gs.score(Xt, yt),
-           "cv_support": int(cv.support_.sum()),
-           "gs_support": int(gs.best_estimator_.support_.sum())}
-    print(f"CV path, {n} x {p}, {n_lams} lams x {n_folds} folds: path {t_cv:.2f} s vs GridSearchCV "
-          f"{t_gs:.2f} s: {t_gs / t_cv:.1f}x faster", flush=True)
-    print(f"  chosen lam: path {cv.lam_:.4g} (CV score {cv.best_score_:.4f}, test acc "
-          f"{row['cv_test_acc']:.4f}); GridSearchCV {row['gs_lam']:.4g} (CV score "
-          f"{gs.best_score_:.4f}, test acc {row['gs_test_acc']:.4f}); GridSearchCV's score at the "
-          f"path's lam {row['gs_score_at_cv_lam']:.4f}", flush=True)
+    row = {
+        "n": n,
+        "p": p,
+        "n_lams": n_lams,
+        "n_folds": n_folds,
+        "cv_path_s": t_cv,
+        "cv_path_only_s": cv.path_time_,
+        "grid_search_s": t_gs,
+        "grid_over_path": t_gs / t_cv,
+        "lams": cv.lams_.tolist(),
+        "cv_lam": cv.lam_,
+        "gs_lam": float(gs.best_params_["lam"]),
+        "cv_best_score": cv.best_score_,
+        "gs_best_score": float(gs.best_score_),
+        "gs_score_at_cv_lam": float(gs_scores[i_cv]),
+        "cv_mean_scores": cv.scores_.mean(axis=0).tolist(),
+        "gs_mean_scores": gs_scores.tolist(),
+        "cv_support_sizes": cv.support_sizes_.mean(axis=0).tolist(),
+        "cv_test_acc": cv.score(Xt, yt),
+        "gs_test_acc": gs.score(Xt, yt),
+        "cv_support": int(cv.support_.sum()),
+        "gs_support": int(gs.best_estimator_.support_.sum()),
+    }
+    print(
+        f"CV path, {n} x {p}, {n_lams} lams x {n_folds} folds: path {t_cv:.2f} s vs GridSearchCV "
+        f"{t_gs:.2f} s: {t_gs / t_cv:.1f}x faster",
+        flush=True,
+    )
+    print(
+        f"  chosen lam: path {cv.lam_:.4g} (CV score {cv.best_score_:.4f}, test acc "
+        f"{row['cv_test_acc']:.4f}); GridSearchCV {row['gs_lam']:.4g} (CV score "
+        f"{gs.best_score_:.4f}, test acc {row['gs_test_acc']:.4f}); GridSearchCV's score at the "
+        f"path's lam {row['gs_score_at_cv_lam']:.4f}",
+        flush=True,
+    )
     return row
 
 
@@ -192,13 +231,24 @@ def bench_hq_step(n, p, lam_ratio, n_steps, n_solves=25):
             cg_iters.append(it)
             errs.append(float(np.linalg.norm(x - sols[k][j]) / np.linalg.norm(sols[k][j])))
     t_cg = time.perf_counter() - t
-    row = {"n": n, "p": p, "m": m, "n_steps": n_steps, "gram_cholesky_s": t_chol,
-           "pcg_fixed_preconditioner_s": t_cg, "pcg_over_cholesky": t_cg / t_chol,
-           "n_solves_per_step": n_solves,
-           "pcg_mean_iters_per_solve": float(np.mean(cg_iters)), "pcg_max_rel_err": max(errs)}
-    print(f"HQ step, n={n}, working set m={m}: Gram+Cholesky {t_chol / n_steps * 1e3:.1f} ms/step, "
-          f"PCG with a fixed preconditioner {t_cg / n_steps * 1e3:.1f} ms/step "
-          f"({np.mean(cg_iters):.1f} CG iterations per solve, {n_solves} solves per step)", flush=True)
+    row = {
+        "n": n,
+        "p": p,
+        "m": m,
+        "n_steps": n_steps,
+        "gram_cholesky_s": t_chol,
+        "pcg_fixed_preconditioner_s": t_cg,
+        "pcg_over_cholesky": t_cg / t_chol,
+        "n_solves_per_step": n_solves,
+        "pcg_mean_iters_per_solve": float(np.mean(cg_iters)),
+        "pcg_max_rel_err": max(errs),
+    }
+    print(
+        f"HQ step, n={n}, working set m={m}: Gram+Cholesky {t_chol / n_steps * 1e3:.1f} ms/step, "
+        f"PCG with a fixed preconditioner {t_cg / n_steps * 1e3:.1f} ms/step "
+        f"({np.mean(cg_iters):.1f} CG iterations per solve, {n_solves} solves per step)",
+        flush=True,
+    )
     return row
 
 
@@ -209,14 +259,21 @@ def main():
     ap.add_argument("--skip-hq", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    out = args.out or os.path.join(os.path.dirname(__file__), "results",
-                                   "bench_csam_cv_quick.json" if args.quick else "bench_csam_cv.json")
+    out = args.out or os.path.join(
+        os.path.dirname(__file__),
+        "results",
+        "bench_csam_cv_quick.json" if args.quick else "bench_csam_cv.json",
+    )
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    info = {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-            "load_avg_start": list(os.getloadavg()), "numpy": np.__version__,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
-            "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-            "note": "shared 2-core machine: compare ratios within this run only"}
+    info = {
+        "python": platform.python_version(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_start": list(os.getloadavg()),
+        "numpy": np.__version__,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "note": "shared 2-core machine: compare ratios within this run only",
+    }
     result = {"info": info, "defaults": bench_defaults(args.repeats)}
     cv_size = (2000, 50) if args.quick else (5000, 100)
     result["cv_path"] = bench_cv(*cv_size, n_lams=20, n_folds=5)

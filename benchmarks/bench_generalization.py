@@ -81,10 +81,15 @@ def load_sets(root, cifake_per_class, quick, seed=0):
                 rs = rs[:cap]
             n_test = max(1, len(rs) // 3)
             for k, r in enumerate(rs):
-                items.append({
-                    "path": os.path.join(root, r["path"]), "label": int(r["label"]),
-                    "set": name, "generator": gen, "fold": "test" if k < n_test else "train",
-                })
+                items.append(
+                    {
+                        "path": os.path.join(root, r["path"]),
+                        "label": int(r["label"]),
+                        "set": name,
+                        "generator": gen,
+                        "fold": "test" if k < n_test else "train",
+                    }
+                )
     imgs = load_images([it["path"] for it in items])
     for it, img in zip(items, imgs):
         it["img"] = img
@@ -120,13 +125,21 @@ def make_model(name, epochs, crop):
         return make_default_detector(max_epochs=epochs, crop_size=crop)
     if name == "recipe-no-pf":
         return make_default_detector(max_epochs=epochs, crop_size=crop).set_params(
-            pseudo_fake_ratio=0.0)
+            pseudo_fake_ratio=0.0
+        )
     if name == "real-only":
         return make_default_detector(max_epochs=epochs, crop_size=crop)
     if name == "npr":
         return SAMNetClassifier(
-            NPRNet, optimizer=torch.optim.AdamW, lr=2e-3, max_epochs=epochs, batch_size=64,
-            crop_size=crop, crops_per_image=4, max_test_crops=16, random_state=0,
+            NPRNet,
+            optimizer=torch.optim.AdamW,
+            lr=2e-3,
+            max_epochs=epochs,
+            batch_size=64,
+            crop_size=crop,
+            crops_per_image=4,
+            max_test_crops=16,
+            random_state=0,
         )
     if name == "radial-logreg":
         return make_named_pipeline("radial-logreg")
@@ -168,8 +181,13 @@ def fit_score(name, train, tests, epochs):
 def source_items(items, source, fold="train"):
     if source.startswith("multigen:"):
         gen = source.split(":", 1)[1]
-        return [it for it in items if it["set"] == "multigen" and it["fold"] == fold
-                and (it["label"] == 0 or it["generator"] == gen)]
+        return [
+            it
+            for it in items
+            if it["set"] == "multigen"
+            and it["fold"] == fold
+            and (it["label"] == 0 or it["generator"] == gen)
+        ]
     return [it for it in items if it["set"] == source and it["fold"] == fold]
 
 
@@ -179,11 +197,16 @@ def test_sets(items, train_sets):
     tests = {}
     for name in ("diffusiondb_coco", "cifake", "multigen"):
         part = "test" if name in train_sets else None
-        tests[name] = [it for it in items if it["set"] == name and (part is None or it["fold"] == part)]
+        tests[name] = [
+            it for it in items if it["set"] == name and (part is None or it["fold"] == part)
+        ]
     for g in gens:
         part = "test" if "multigen" in train_sets else None
         tests[f"multigen:{g}"] = [
-            it for it in items if it["set"] == "multigen" and (it["label"] == 0 or it["generator"] == g)
+            it
+            for it in items
+            if it["set"] == "multigen"
+            and (it["label"] == 0 or it["generator"] == g)
             and (part is None or it["fold"] == part)
         ]
     return tests
@@ -193,7 +216,7 @@ def logo_split(items, held_out, rng, n_photo_train=100, n_photo_test=60):
     mg = [it for it in items if it["set"] == "multigen"]
     photos = [it for it in items if it["set"] == "diffusiondb_coco" and it["label"] == 0]
     photos = [photos[i] for i in rng.permutation(len(photos))]
-    ph_train, ph_test = photos[:n_photo_train], photos[n_photo_train:n_photo_train + n_photo_test]
+    ph_train, ph_test = photos[:n_photo_train], photos[n_photo_train : n_photo_train + n_photo_test]
     train = [it for it in mg if it["label"] == 1 and it["generator"] != held_out]
     train += [it for it in mg if it["label"] == 0 and it["fold"] == "train"] + ph_train
     fakes = [it for it in mg if it["label"] == 1 and it["generator"] == held_out]
@@ -215,8 +238,9 @@ def summarize(results):
         for src, tgt in (("diffusiondb_coco", "multigen"), ("multigen", "diffusiondb_coco")):
             if src in runs:
                 for enc in ENCODINGS:
-                    summary.setdefault(model, {})[f"{src}->{tgt}_auc_{enc}"] = (
-                        runs[src]["tests"][tgt][enc]["roc_auc"])
+                    summary.setdefault(model, {})[f"{src}->{tgt}_auc_{enc}"] = runs[src]["tests"][
+                        tgt
+                    ][enc]["roc_auc"]
     return summary
 
 
@@ -249,8 +273,9 @@ def main(argv=None):
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         tmp = args.out + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"config": config, "summary": summarize(results), "results": results}, f,
-                      indent=1)
+            json.dump(
+                {"config": config, "summary": summarize(results), "results": results}, f, indent=1
+            )
         os.replace(tmp, args.out)
 
     def done(protocol, model, key):
@@ -265,8 +290,11 @@ def main(argv=None):
         heads = ", ".join(
             f"{tn} {v['given']['roc_auc']}/{v['jpeg90']['roc_auc']}" for tn, v in r["tests"].items()
         )
-        print(f"[{protocol}] {model:14s} train={key:34s} ({time.perf_counter() - t:5.0f} s) "
-              f"AUC given/jpeg90: {heads}", flush=True)
+        print(
+            f"[{protocol}] {model:14s} train={key:34s} ({time.perf_counter() - t:5.0f} s) "
+            f"AUC given/jpeg90: {heads}",
+            flush=True,
+        )
 
     protocols = args.protocols.split(",")
     models = args.models.split(",")

@@ -48,8 +48,9 @@ def run(code, path):
         "print(hwm[0] // 1024, round(dt, 3), shape)"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", prog], capture_output=True, text=True,
-                         check=True, env=env).stdout.split(maxsplit=2)
+    out = subprocess.run(
+        [sys.executable, "-c", prog], capture_output=True, text=True, check=True, env=env
+    ).stdout.split(maxsplit=2)
     return {"peak_mb": int(out[0]), "seconds": float(out[1]), "shape": out[2].strip()}
 
 
@@ -67,11 +68,14 @@ def main():
     base = res["baseline"]["peak_mb"]
     for name, r in res.items():
         r["above_baseline_mb"] = r["peak_mb"] - base
-        print(f"{name:12s} peak {r['peak_mb']:5d} MB (+{r['above_baseline_mb']:5d})  "
-              f"{r['seconds']:6.3f} s  {r['shape']}")
+        print(
+            f"{name:12s} peak {r['peak_mb']:5d} MB (+{r['above_baseline_mb']:5d})  "
+            f"{r['seconds']:6.3f} s  {r['shape']}"
+        )
     full, bare = res["full"]["above_baseline_mb"], res["pillow_bare"]["above_baseline_mb"]
     out = {
-        "image": "12000x9000 JPEG q85, mostly flat", "file_bytes": size,
+        "image": "12000x9000 JPEG q85, mostly flat",
+        "file_bytes": size,
         "cases": res,
         "full_over_pillow_bare_memory": round(full / bare, 3),
         "reduce_over_full_memory": round(res["reduce_224"]["above_baseline_mb"] / full, 3),

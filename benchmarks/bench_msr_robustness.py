@@ -86,9 +86,7 @@ def downscale(X, factor):
     if factor == 1.0:
         return X
     s = int(round(CROP * factor))
-    return np.stack(
-        [np.asarray(Image.fromarray(x).resize((s, s), Image.BILINEAR)) for x in X]
-    )
+    return np.stack([np.asarray(Image.fromarray(x).resize((s, s), Image.BILINEAR)) for x in X])
 
 
 def resize_to(X, size):
@@ -145,8 +143,12 @@ def main():
     ap.add_argument("--n-per-class", type=int, default=0, help="0: all 300 + 300 images")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--head", choices=("logreg", "hgb"), default="logreg",
-                    help="classifier on the features (logistic regression or gradient boosting)")
+    ap.add_argument(
+        "--head",
+        choices=("logreg", "hgb"),
+        default="logreg",
+        help="classifier on the features (logistic regression or gradient boosting)",
+    )
     ap.add_argument("--cache", default=None, help="npz file to save / reuse the features in")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_msr_robustness.json"))
     args = ap.parse_args()
@@ -238,8 +240,7 @@ def main():
         "data": f"diffusiondb_coco, {len(y)} images, centre-cropped {CROP}x{CROP} native pixels; "
         "test copies downscaled with PIL bilinear (antialiased)",
         "detector": "SpectralFeatureExtractor(n_bins=32) + "
-        "ResidualFeatureExtractor(npr, chroma) -> "
-        + repr(head()),
+        "ResidualFeatureExtractor(npr, chroma) -> " + repr(head()),
         "cv": f"StratifiedKFold({args.folds}, shuffle=True, random_state={args.seed}); "
         "trained on 1x images only",
         "msr_params": MultiScaleStyleRetrospection(**msr_kw).get_params(),

@@ -55,7 +55,9 @@ def time_steps(steps, batch_size, widths):
     opts = {
         "plain": torch.optim.SGD(nets["plain"].parameters(), lr=0.01, momentum=0.9),
         "sam": SAM(nets["sam"].parameters(), torch.optim.SGD, rho=0.05, lr=0.01, momentum=0.9),
-        "grace": GRACE(nets["grace"].parameters(), torch.optim.SGD, rho=0.05, lr=0.01, momentum=0.9),
+        "grace": GRACE(
+            nets["grace"].parameters(), torch.optim.SGD, rho=0.05, lr=0.01, momentum=0.9
+        ),
     }
     x, y = _batch(batch_size)
     loss_fn = torch.nn.functional.cross_entropy
@@ -155,25 +157,53 @@ def time_gsnr(repeats):
     cases = []
     y = rng.randint(0, 2, 1024)
     X = rng.randn(1024, 768).astype(np.float32)
-    cases.append(("LinearProbe on 768-d features (CLIP ViT-L/14 size)",
-                  SAMNetClassifier(LinearProbe, max_epochs=1, random_state=0), X, y))
+    cases.append(
+        (
+            "LinearProbe on 768-d features (CLIP ViT-L/14 size)",
+            SAMNetClassifier(LinearProbe, max_epochs=1, random_state=0),
+            X,
+            y,
+        )
+    )
     X = rng.randn(1024, 64).astype(np.float32)
-    cases.append(("MLPHead(64 -> 32 -> 2) on 64-d features",
-                  SAMNetClassifier(MLPHead, module__hidden_sizes=(32,), max_epochs=1, random_state=0), X, y))
+    cases.append(
+        (
+            "MLPHead(64 -> 32 -> 2) on 64-d features",
+            SAMNetClassifier(MLPHead, module__hidden_sizes=(32,), max_epochs=1, random_state=0),
+            X,
+            y,
+        )
+    )
     X = rng.randn(512, 512).astype(np.float32)
-    cases.append(("MLPHead(512 -> 256 -> 2) on 512-d features",
-                  SAMNetClassifier(MLPHead, module__hidden_sizes=(256,), max_epochs=1, random_state=0),
-                  X, y[:512]))
+    cases.append(
+        (
+            "MLPHead(512 -> 256 -> 2) on 512-d features",
+            SAMNetClassifier(MLPHead, module__hidden_sizes=(256,), max_epochs=1, random_state=0),
+            X,
+            y[:512],
+        )
+    )
     X = rng.randint(0, 256, (128, 32, 32, 3)).astype(np.uint8)
-    cases.append(("SmallForensicCNN (default widths) on 32x32 images",
-                  SAMNetClassifier(SmallForensicCNN, max_epochs=1, random_state=0), X, y[:128]))
+    cases.append(
+        (
+            "SmallForensicCNN (default widths) on 32x32 images",
+            SAMNetClassifier(SmallForensicCNN, max_epochs=1, random_state=0),
+            X,
+            y[:128],
+        )
+    )
     out = []
     for name, clf, X, yy in cases:
         r = _gsnr_case(name, clf, X, yy, repeats)
         print(json.dumps(r), flush=True)
         out.append(r)
-    return {"target_speedup": 10, "batch_size": 256, "repeats_auto_vmap": repeats, "repeats_loop": 1,
-            "cases": out}
+    return {
+        "target_speedup": 10,
+        "batch_size": 256,
+        "repeats_auto_vmap": repeats,
+        "repeats_loop": 1,
+        "cases": out,
+    }
 
 
 def main():

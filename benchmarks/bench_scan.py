@@ -78,8 +78,20 @@ def main_bench():
         features.transform(scan_paths)
 
     def run_scan():
-        status = main(["scan", "--model", model_path, *scan_paths, "--out", out, "-q",
-                       "--no-print", "--n-jobs", "1"])
+        status = main(
+            [
+                "scan",
+                "--model",
+                model_path,
+                *scan_paths,
+                "--out",
+                out,
+                "-q",
+                "--no-print",
+                "--n-jobs",
+                "1",
+            ]
+        )
         assert status == 0, status
 
     times = {"features": [], "scan": []}
@@ -108,9 +120,11 @@ def main_bench():
         "command": "flock /tmp/skf-heavy.lock python benchmarks/bench_scan.py "
         f"--n {args.n} --rounds {args.rounds}",
     }
-    print(f"{n} images: features {result['images_per_second']['features']:.1f} img/s, "
-          f"scan {result['images_per_second']['scan']:.1f} img/s, "
-          f"ratio {result['ratio']:.3f} (target >= 0.9)")
+    print(
+        f"{n} images: features {result['images_per_second']['features']:.1f} img/s, "
+        f"scan {result['images_per_second']['scan']:.1f} img/s, "
+        f"ratio {result['ratio']:.3f} (target >= 0.9)"
+    )
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
     path = os.path.join(HERE, "results", "bench_scan.json")
     with open(path, "w") as f:

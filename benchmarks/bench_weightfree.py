@@ -57,8 +57,11 @@ def load_set(data_dir, name, n_per_class=None, seed=0):
     y = np.array([int(r["label"]) for r in rows])
     if n_per_class is not None:
         rng = np.random.RandomState(seed)
-        keep = np.sort(np.concatenate(
-            [rng.choice(np.flatnonzero(y == c), n_per_class, replace=False) for c in (0, 1)]))
+        keep = np.sort(
+            np.concatenate(
+                [rng.choice(np.flatnonzero(y == c), n_per_class, replace=False) for c in (0, 1)]
+            )
+        )
         paths, y = paths[keep], y[keep]
     return list(paths), y
 
@@ -69,7 +72,8 @@ def classifiers():
         from skforensics import CorrentropySparseAdditiveClassifier as CSAM
 
         out["CSAM"] = make_pipeline(
-            StandardScaler(), CSAM(n_knots=3, degree=1, lam=1e-2, random_state=0))
+            StandardScaler(), CSAM(n_knots=3, degree=1, lam=1e-2, random_state=0)
+        )
     except ImportError:  # pragma: no cover
         pass
     return out
@@ -108,15 +112,21 @@ def bench_set(name, paths, y, n_jobs):
                 continue
             r = cv_scores(clf, feats[fkey], y)
             results[f"{fkey}+{ckey}"] = {"n_features": feats[fkey].shape[1], **r}
-            print(f"  {name:17s} {fkey + '+' + ckey:24s} acc {r['accuracy']:.3f} "
-                  f"+- {r['accuracy_std']:.3f}  AP {r['average_precision']:.3f}", flush=True)
-    return {"n_images": len(y), "n_fake": int(y.sum()), "results": results,
-            "feature_ms_per_image_wall": timing}
+            print(
+                f"  {name:17s} {fkey + '+' + ckey:24s} acc {r['accuracy']:.3f} "
+                f"+- {r['accuracy_std']:.3f}  AP {r['average_precision']:.3f}",
+                flush=True,
+            )
+    return {
+        "n_images": len(y),
+        "n_fake": int(y.sum()),
+        "results": results,
+        "feature_ms_per_image_wall": timing,
+    }
 
 
 def bench_robustness(paths, y, n_jobs, quick):
-    Xtr, Xte, ytr, yte = train_test_split(
-        paths, y, test_size=0.5, stratify=y, random_state=0)
+    Xtr, Xte, ytr, yte = train_test_split(paths, y, test_size=0.5, stratify=y, random_state=0)
     perts = default_perturbations()
     if quick:
         perts = {k: perts[k] for k in ("jpeg_q75", "blur_sigma1")}
@@ -125,15 +135,21 @@ def bench_robustness(paths, y, n_jobs, quick):
     # JPEG / blur / down-scaling (RandomPerturbation's default menu)
     Xaug = list(Xtr) + list(RandomPerturbation(random_state=0).transform(Xtr))  # paths + arrays
     yaug = np.r_[ytr, ytr]
-    for name, how in (("spectral-logreg", "clean"), ("radial-logreg", "clean"),
-                      ("spectral-logreg", "augmented")):
+    for name, how in (
+        ("spectral-logreg", "clean"),
+        ("radial-logreg", "clean"),
+        ("spectral-logreg", "augmented"),
+    ):
         if how == "clean":
             clf = make_named_pipeline(name, n_jobs=n_jobs).fit(Xtr, ytr)
         else:
             clf = make_named_pipeline(name, n_jobs=n_jobs).fit(Xaug, yaug)
         rep = robustness_report(clf, Xte, yte, perts)
-        trained = (f"{len(ytr)} clean images" if how == "clean"
-                   else f"{len(ytr)} clean images + {len(ytr)} randomly perturbed copies")
+        trained = (
+            f"{len(ytr)} clean images"
+            if how == "clean"
+            else f"{len(ytr)} clean images + {len(ytr)} randomly perturbed copies"
+        )
         print(f"robustness of {name} (trained on {trained}, tested on {len(yte)}):")
         print(rep)
         out[name if how == "clean" else f"{name}+augmented"] = rep.to_dict("records")
@@ -144,8 +160,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DEFAULT_DATA, help="shared data folder (MANIFEST.csv)")
     ap.add_argument("--quick", action="store_true", help="smaller CIFAKE subset, 2 perturbations")
-    ap.add_argument("--cifake-per-class", type=int, default=3000,
-                    help="CIFAKE images per class (the set has 10000 of each)")
+    ap.add_argument(
+        "--cifake-per-class",
+        type=int,
+        default=3000,
+        help="CIFAKE images per class (the set has 10000 of each)",
+    )
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(HERE, "results", "bench_weightfree.json"))
     args = ap.parse_args()
@@ -153,7 +173,7 @@ def main():
     report = {
         "benchmark": "bench_weightfree",
         "protocol": "5-fold stratified CV (shuffle, seed 0) on precomputed features; "
-                    "robustness: train on a stratified half (seed 0), test on the other half",
+        "robustness: train on a stratified half (seed 0), test on the other half",
         "versions": {"skforensics": skforensics.__version__, "python": platform.python_version()},
         "machine": {"cpus": os.cpu_count(), "note": "shared CPU, timings are noisy"},
         "sets": {},

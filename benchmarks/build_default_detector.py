@@ -34,8 +34,12 @@ def main(argv=None):
     from skforensics import DEFAULT_DETECTOR_PATH
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=os.environ.get(
-        "SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data")))
+    p.add_argument(
+        "--data",
+        default=os.environ.get(
+            "SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data")
+        ),
+    )
     p.add_argument("--out", default=DEFAULT_DETECTOR_PATH)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--threads", type=int, default=1)
@@ -44,8 +48,11 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    rows = [r for r in csv.DictReader(open(os.path.join(args.data, "MANIFEST.csv")))
-            if r["path"].split("/")[0] in SETS]
+    rows = [
+        r
+        for r in csv.DictReader(open(os.path.join(args.data, "MANIFEST.csv")))
+        if r["path"].split("/")[0] in SETS
+    ]
     paths = [os.path.join(args.data, r["path"]) for r in rows]
     y = np.array([int(r["label"]) for r in rows])
     t0 = time.perf_counter()
@@ -58,9 +65,15 @@ def main(argv=None):
     for r in rows:
         gens[r["generator"]] = gens.get(r["generator"], 0) + 1
     report = {
-        "sets": list(SETS), "n_images": len(paths), "n_real": int((y == 0).sum()),
-        "n_fake": int((y == 1).sum()), "n_pseudo_fakes": int(det.n_pseudo_fakes_),
-        "generators": gens, "epochs": args.epochs, "seed": args.seed, "fit_s": round(fit_s, 1),
+        "sets": list(SETS),
+        "n_images": len(paths),
+        "n_real": int((y == 0).sum()),
+        "n_fake": int((y == 1).sum()),
+        "n_pseudo_fakes": int(det.n_pseudo_fakes_),
+        "generators": gens,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "fit_s": round(fit_s, 1),
         "train_loss": [round(float(h["train_loss"]), 4) for h in det.estimator_.history_],
         "file": os.path.relpath(args.out, os.path.join(HERE, "..")),
         "file_bytes": os.path.getsize(args.out),

@@ -125,8 +125,11 @@ class Runner:
         try:
             res = fn()
         except Exception as exc:  # record and go on: one bug must not hide the others
-            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}",
-                   "traceback": traceback.format_exc()[-3000:]}
+            res = {
+                "ok": False,
+                "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc()[-3000:],
+            }
         res["seconds"] = round(time.perf_counter() - t, 3)
         self.results[name] = res
         flag = {True: "ok", False: "FAIL", None: "--"}[res.get("ok")]
@@ -159,14 +162,30 @@ def _small_images(n, size=64, seed=0):
 
 # ----------------------------------------------------------------- the checks
 def check_gpu_tests(args):
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests", "-p", "no:cacheprovider",
-           "-o", "addopts="]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        "gpu",
+        "tests",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.tests_timeout)
     tail = (proc.stdout + proc.stderr)[-4000:]
     last = [ln for ln in tail.splitlines() if ln.strip()][-1:] or [""]
     # rc 5: no test collected/selected; fine on a CPU dry run
-    return {"ok": proc.returncode in (0, 5), "returncode": proc.returncode,
-            "summary": last[0], "command": " ".join(cmd[1:]), "output_tail": tail}
+    return {
+        "ok": proc.returncode in (0, 5),
+        "returncode": proc.returncode,
+        "summary": last[0],
+        "command": " ".join(cmd[1:]),
+        "output_tail": tail,
+    }
 
 
 def check_clip(args, device, images, precision):
@@ -178,8 +197,14 @@ def check_clip(args, device, images, precision):
     out = dev.transform(images)
     rel = _rel(out, ref)
     tol = TOL[f"clip_{precision}"]
-    return {"ok": bool(rel <= tol), "rel_max_abs_diff": rel, "min_cosine": _cos_min(out, ref),
-            "tolerance": tol, "device_": str(dev.device_), "n_images": len(images)}
+    return {
+        "ok": bool(rel <= tol),
+        "rel_max_abs_diff": rel,
+        "min_cosine": _cos_min(out, ref),
+        "tolerance": tol,
+        "device_": str(dev.device_),
+        "n_images": len(images),
+    }
 
 
 def check_corit(args, device, images, y):
@@ -188,15 +213,21 @@ def check_corit(args, device, images, y):
     def make(dev):
         return CoRITInjector(
             backbone=CLIPFeatureExtractor(TINY_CLIP, pretrained=None, random_state=0),
-            grid=2, batch_size=16, device=dev,
+            grid=2,
+            batch_size=16,
+            device=dev,
         )
 
     ref = make("cpu").fit(images, y).transform(images)
     est = make(device).fit(images, y)
     out = est.transform(images)
     rel = _rel(out, ref)
-    return {"ok": bool(rel <= TOL["corit"]), "rel_max_abs_diff": rel, "tolerance": TOL["corit"],
-            "device_": str(est.device_)}
+    return {
+        "ok": bool(rel <= TOL["corit"]),
+        "rel_max_abs_diff": rel,
+        "tolerance": TOL["corit"],
+        "device_": str(est.device_),
+    }
 
 
 def _tiny_diffusion(dtype_unet, device):
@@ -205,15 +236,26 @@ def _tiny_diffusion(dtype_unet, device):
 
     torch.manual_seed(0)
     unet = UNet2DConditionModel(
-        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1,
-        block_out_channels=(8, 16), down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=16,
-        attention_head_dim=2, norm_num_groups=4,
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=16,
+        attention_head_dim=2,
+        norm_num_groups=4,
     )
     vae = AutoencoderKL(
-        in_channels=3, out_channels=3, block_out_channels=(8, 16), latent_channels=4,
-        down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-        norm_num_groups=4, layers_per_block=1,
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+        layers_per_block=1,
     )
     return {
         "vae": vae.eval().to(device),
@@ -240,8 +282,14 @@ def check_msr(args, device, X):
     diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
     mean = float(diff.mean())
     tol = TOL["msr_fp16_mean_abs_pixels"]
-    return {"ok": bool(mean <= tol), "mean_abs_pixels": mean, "max_abs_pixels": int(diff.max()),
-            "tolerance_mean_abs_pixels": tol, "unet_dtype": str(dtype), "shape": list(out.shape)}
+    return {
+        "ok": bool(mean <= tol),
+        "mean_abs_pixels": mean,
+        "max_abs_pixels": int(diff.max()),
+        "tolerance_mean_abs_pixels": tol,
+        "unet_dtype": str(dtype),
+        "shape": list(out.shape),
+    }
 
 
 def _csam_data(n, p, seed=0):
@@ -260,9 +308,15 @@ def check_csam(args, device):
     est = CSAM(backend="torch", device=device, random_state=0).fit(X, y)
     d = float(np.max(np.abs(est.predict_proba(X) - ref.predict_proba(X))))
     agree = float(np.mean(est.predict(X) == ref.predict(X)))
-    return {"ok": bool(d <= TOL["csam_proba_abs"]), "max_abs_proba_diff": d,
-            "prediction_agreement": agree, "tolerance": TOL["csam_proba_abs"],
-            "device_": str(est.device_), "n": 2000, "p": 32}
+    return {
+        "ok": bool(d <= TOL["csam_proba_abs"]),
+        "max_abs_proba_diff": d,
+        "prediction_agreement": agree,
+        "tolerance": TOL["csam_proba_abs"],
+        "device_": str(est.device_),
+        "n": 2000,
+        "p": 32,
+    }
 
 
 def _step(kind, device, x, y, seed=0):
@@ -317,8 +371,14 @@ def _fitted_net(device, X, y, epochs=2):
     from skforensics.neural import SAMNetClassifier, SmallForensicCNN
 
     return SAMNetClassifier(
-        SmallForensicCNN, module__widths=(8, 16), module__dropout=0.0, max_epochs=epochs,
-        batch_size=32, lr=0.05, random_state=0, device=device,
+        SmallForensicCNN,
+        module__widths=(8, 16),
+        module__dropout=0.0,
+        max_epochs=epochs,
+        batch_size=32,
+        lr=0.05,
+        random_state=0,
+        device=device,
     ).fit(X, y)
 
 
@@ -338,10 +398,19 @@ def check_gsnr(args, device, X, y):
     net = _fitted_net("cpu", X, y)
     ref = layerwise_gsnr(net, X, y, method="loop", batch_size=64)
     out = layerwise_gsnr(_on_device(net, device), X, y, method="auto", batch_size=64)
-    rel = float(np.max(np.abs(np.asarray(out.gsnr) - np.asarray(ref.gsnr))
-                       / np.maximum(np.abs(np.asarray(ref.gsnr)), 1e-12)))
-    return {"ok": bool(rel <= TOL["gsnr_auto_vs_loop"]), "max_rel_layer_diff": rel,
-            "tolerance": TOL["gsnr_auto_vs_loop"], "n_layers": len(ref.gsnr), "n_samples": len(X)}
+    rel = float(
+        np.max(
+            np.abs(np.asarray(out.gsnr) - np.asarray(ref.gsnr))
+            / np.maximum(np.abs(np.asarray(ref.gsnr)), 1e-12)
+        )
+    )
+    return {
+        "ok": bool(rel <= TOL["gsnr_auto_vs_loop"]),
+        "max_rel_layer_diff": rel,
+        "tolerance": TOL["gsnr_auto_vs_loop"],
+        "n_layers": len(ref.gsnr),
+        "n_samples": len(X),
+    }
 
 
 def check_save_device_load_cpu(args, device, images, y_img, X, y):
@@ -363,22 +432,32 @@ def check_save_device_load_cpu(args, device, images, y_img, X, y):
         with _cuda_hidden():
             loaded = skforensics.load(p)
         d = float(np.max(np.abs(loaded.predict_proba(images) - clf.predict_proba(images))))
-        out["clip_pipeline"] = {"max_abs_proba_diff": d,
-                                "loaded_device": str(loaded[0].device_),
-                                "file_mb": round(os.path.getsize(p) / 2**20, 3)}
+        out["clip_pipeline"] = {
+            "max_abs_proba_diff": d,
+            "loaded_device": str(loaded[0].device_),
+            "file_mb": round(os.path.getsize(p) / 2**20, 3),
+        }
         net = _fitted_net(device, X, y, epochs=1)
         p = os.path.join(tmp, "net.skf")
         skforensics.save(net, p)
         with _cuda_hidden():
             loaded_net = skforensics.load(p)
         d2 = float(np.max(np.abs(loaded_net.predict_proba(X) - net.predict_proba(X))))
-        out["samnet_cnn"] = {"max_abs_proba_diff": d2,
-                             "loaded_device": str(loaded_net.device_),
-                             "params_on": str(next(loaded_net.module_.parameters()).device)}
-    ok = (max(out["clip_pipeline"]["max_abs_proba_diff"], d2) <= TOL["cuda_to_cpu_proba_abs"]
-          and out["clip_pipeline"]["loaded_device"] == "cpu"
-          and out["samnet_cnn"]["params_on"] == "cpu")
-    out.update(ok=bool(ok), tolerance=TOL["cuda_to_cpu_proba_abs"], cuda_available=torch.cuda.is_available())
+        out["samnet_cnn"] = {
+            "max_abs_proba_diff": d2,
+            "loaded_device": str(loaded_net.device_),
+            "params_on": str(next(loaded_net.module_.parameters()).device),
+        }
+    ok = (
+        max(out["clip_pipeline"]["max_abs_proba_diff"], d2) <= TOL["cuda_to_cpu_proba_abs"]
+        and out["clip_pipeline"]["loaded_device"] == "cpu"
+        and out["samnet_cnn"]["params_on"] == "cpu"
+    )
+    out.update(
+        ok=bool(ok),
+        tolerance=TOL["cuda_to_cpu_proba_abs"],
+        cuda_available=torch.cuda.is_available(),
+    )
     return out
 
 
@@ -390,16 +469,25 @@ def speed_clip(args, device, model_name, jpegs, batch_size):
     from skforensics import CLIPFeatureExtractor
 
     precision = "bf16" if not args.quick or torch.device(device).type == "cuda" else "fp32"
-    est = CLIPFeatureExtractor(model_name, pretrained=None, random_state=0, device=device,
-                               batch_size=batch_size, precision=precision,
-                               num_workers=args.workers).fit(jpegs)
+    est = CLIPFeatureExtractor(
+        model_name,
+        pretrained=None,
+        random_state=0,
+        device=device,
+        batch_size=batch_size,
+        precision=precision,
+        num_workers=args.workers,
+    ).fit(jpegs)
     model = est.model_
     x = torch.stack([est.preprocess_(Image.open(p).convert("RGB")) for p in jpegs[:batch_size]])
     x = x.to(est.device_)
     n_batches = max(1, len(jpegs) // batch_size)
 
-    cast = (torch.autocast(device_type=est.device_.type, dtype=torch.bfloat16)
-            if precision == "bf16" else contextlib.nullcontext())
+    cast = (
+        torch.autocast(device_type=est.device_.type, dtype=torch.bfloat16)
+        if precision == "bf16"
+        else contextlib.nullcontext()
+    )
 
     def bare():
         with torch.inference_mode(), cast:
@@ -415,10 +503,18 @@ def speed_clip(args, device, model_name, jpegs, batch_size):
     t_e2e, _ = _timed(e2e, device, args.repeats)
     n = n_batches * batch_size
     ratio = (n / t_e2e) / (n / t_bare)
-    return {"ok": None, "model": model_name, "precision": precision, "batch_size": batch_size,
-            "n_images": n, "num_workers": args.workers,
-            "bare_images_per_s": n / t_bare, "end_to_end_images_per_s": n / t_e2e,
-            "ratio_end_to_end_vs_bare": ratio, "target_ratio": 0.85}
+    return {
+        "ok": None,
+        "model": model_name,
+        "precision": precision,
+        "batch_size": batch_size,
+        "n_images": n,
+        "num_workers": args.workers,
+        "bare_images_per_s": n / t_bare,
+        "end_to_end_images_per_s": n / t_e2e,
+        "ratio_end_to_end_vs_bare": ratio,
+        "target_ratio": 0.85,
+    }
 
 
 def speed_csam(args, device):
@@ -428,10 +524,19 @@ def speed_csam(args, device):
     X, y = _csam_data(n, p)
     t_np, ref = _timed(lambda: CSAM(backend="numpy", random_state=0).fit(X, y), "cpu")
     CSAM(backend="torch", device=device, random_state=0).fit(X[:500], y[:500])  # warm-up
-    t_t, est = _timed(lambda: CSAM(backend="torch", device=device, random_state=0).fit(X, y), device)
+    t_t, est = _timed(
+        lambda: CSAM(backend="torch", device=device, random_state=0).fit(X, y), device
+    )
     agree = float(np.mean(est.predict(X) == ref.predict(X)))
-    return {"ok": None, "n": n, "p": p, "numpy_cpu_fit_s": t_np, "torch_device_fit_s": t_t,
-            "speedup_torch_device_vs_numpy_cpu": t_np / t_t, "prediction_agreement": agree}
+    return {
+        "ok": None,
+        "n": n,
+        "p": p,
+        "numpy_cpu_fit_s": t_np,
+        "torch_device_fit_s": t_t,
+        "speedup_torch_device_vs_numpy_cpu": t_np / t_t,
+        "prediction_agreement": agree,
+    }
 
 
 def speed_sam(args, device):
@@ -455,9 +560,15 @@ def speed_sam(args, device):
 
         run()  # warm-up
         res[kind] = _timed(run, device, args.repeats)[0] / steps
-    return {"ok": None, "batch_size": bs, "steps": steps, "step_s": res,
-            "ratio_sam_vs_plain": res["sam"] / res["plain"],
-            "ratio_grace_vs_plain": res["grace"] / res["plain"], "floor": 2.0}
+    return {
+        "ok": None,
+        "batch_size": bs,
+        "steps": steps,
+        "step_s": res,
+        "ratio_sam_vs_plain": res["sam"] / res["plain"],
+        "ratio_grace_vs_plain": res["grace"] / res["plain"],
+        "floor": 2.0,
+    }
 
 
 def speed_gsnr(args, device, X, y):
@@ -467,8 +578,13 @@ def speed_gsnr(args, device, X, y):
     layerwise_gsnr(net, X[:32], y[:32], method="auto")  # warm-up
     t_auto, _ = _timed(lambda: layerwise_gsnr(net, X, y, method="auto"), device, args.repeats)
     t_loop, _ = _timed(lambda: layerwise_gsnr(net, X, y, method="loop"), device)
-    return {"ok": None, "n_samples": len(X), "auto_s": t_auto, "loop_s": t_loop,
-            "speedup_auto_vs_loop": t_loop / t_auto}
+    return {
+        "ok": None,
+        "n_samples": len(X),
+        "auto_s": t_auto,
+        "loop_s": t_loop,
+        "speedup_auto_vs_loop": t_loop / t_auto,
+    }
 
 
 # ---------------------------------------------------------------------- main
@@ -476,8 +592,18 @@ def _versions():
     from importlib import metadata
 
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for dist in ("torch", "scikit-learn", "numpy", "open_clip_torch", "diffusers", "skorch",
-                 "skops", "safetensors", "transformers", "timm"):
+    for dist in (
+        "torch",
+        "scikit-learn",
+        "numpy",
+        "open_clip_torch",
+        "diffusers",
+        "skorch",
+        "skops",
+        "safetensors",
+        "transformers",
+        "timm",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -488,17 +614,32 @@ def _versions():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda", help="device under test (default cuda)")
-    ap.add_argument("--quick", action="store_true",
-                    help="tiny sizes (a CPU dry run: tiny CLIP instead of ViT-B-32/L-14, ...)")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes (a CPU dry run: tiny CLIP instead of ViT-B-32/L-14, ...)",
+    )
     ap.add_argument("--out", default=None, help="JSON file to write")
     ap.add_argument("--no-tests", action="store_true", help="skip the pytest -m gpu run")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="DataLoader workers for the end-to-end CLIP run (default: 8 on CUDA, 0 else)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="DataLoader workers for the end-to-end CLIP run (default: 8 on CUDA, 0 else)",
+    )
     ap.add_argument("--repeats", type=int, default=None, help="timing repeats (best kept)")
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch CPU threads (default: 1 for --device cpu, torch's default else)")
-    ap.add_argument("--budget-s", type=float, default=420.0,
-                    help="skip the remaining speed checks after this many seconds")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: 1 for --device cpu, torch's default else)",
+    )
+    ap.add_argument(
+        "--budget-s",
+        type=float,
+        default=420.0,
+        help="skip the remaining speed checks after this many seconds",
+    )
     ap.add_argument("--tests-timeout", type=float, default=240.0)
     args = ap.parse_args(argv)
 
@@ -514,16 +655,22 @@ def main(argv=None):
     if args.repeats is None:
         args.repeats = 1 if args.quick else 3
     out_path = args.out or (
-        os.path.join(os.environ["OUT"], "gpu_check.json") if os.environ.get("OUT")
+        os.path.join(os.environ["OUT"], "gpu_check.json")
+        if os.environ.get("OUT")
         else os.path.join(HERE, "results", f"gpu_check_{torch.device(args.device).type}.json")
     )
     sys.path.insert(0, ROOT)  # the checkout's skforensics when not installed
 
     r = Runner(args)
-    env = {"device": args.device, "quick": args.quick, "versions": _versions(),
-           "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-           "command": "python benchmarks/gpu_check.py " + " ".join(
-               argv if argv is not None else sys.argv[1:])}
+    env = {
+        "device": args.device,
+        "quick": args.quick,
+        "versions": _versions(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "command": "python benchmarks/gpu_check.py "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     if cuda:
         env["gpu"] = torch.cuda.get_device_name(0)
         env["cuda"] = torch.version.cuda
@@ -534,7 +681,7 @@ def main(argv=None):
 
     sample = load_sample_images("diffusiondb_coco")
     n_img = 8 if args.quick else 32
-    pick = list(sample.paths[: n_img // 2]) + list(sample.paths[-(n_img // 2):])
+    pick = list(sample.paths[: n_img // 2]) + list(sample.paths[-(n_img // 2) :])
     y_img = np.array([0] * (n_img // 2) + [1] * (n_img // 2))
     X_small, y_small = _small_images(4 if args.quick else 8, size=48)
     X_net, y_net = _small_images(64 if args.quick else 256, size=32, seed=1)
@@ -550,25 +697,37 @@ def main(argv=None):
     r.run("equiv_sam_step", lambda: check_sam_step(args, dev, "sam"))
     r.run("equiv_grace_step", lambda: check_sam_step(args, dev, "grace"))
     r.run("equiv_gsnr_auto_vs_cpu_loop", lambda: check_gsnr(args, dev, X_net, y_net))
-    r.run("save_on_device_load_on_cpu",
-          lambda: check_save_device_load_cpu(args, dev, pick, y_img, X_net[:64], y_net[:64]))
+    r.run(
+        "save_on_device_load_on_cpu",
+        lambda: check_save_device_load_cpu(args, dev, pick, y_img, X_net[:64], y_net[:64]),
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         if args.quick:
             plan = [(TINY_CLIP, 16, 32)]
         else:
-            plan = [("ViT-B-32", 64, 512), ("ViT-B-32", 256, 1024),
-                    ("ViT-L-14", 64, 256), ("ViT-L-14", 256, 512)]
+            plan = [
+                ("ViT-B-32", 64, 512),
+                ("ViT-B-32", 256, 1024),
+                ("ViT-L-14", 64, 256),
+                ("ViT-L-14", 256, 512),
+            ]
         jpegs = _make_jpegs(tmp, max(n for _, _, n in plan), size=128 if args.quick else 512)
         for model_name, bs, n in plan:
-            r.run(f"speed_clip_{model_name}_b{bs}",
-                  lambda m=model_name, bs=bs, n=n: speed_clip(args, dev, m, jpegs[:n], bs),
-                  speed=True)
+            r.run(
+                f"speed_clip_{model_name}_b{bs}",
+                lambda m=model_name, bs=bs, n=n: speed_clip(args, dev, m, jpegs[:n], bs),
+                speed=True,
+            )
     r.run("speed_csam_torch_vs_numpy", lambda: speed_csam(args, dev), speed=True)
     r.run("speed_sam_vs_plain_step", lambda: speed_sam(args, dev), speed=True)
-    r.run("speed_gsnr_auto_vs_loop",
-          lambda: speed_gsnr(args, dev, X_net[: 64 if args.quick else 256],
-                             y_net[: 64 if args.quick else 256]), speed=True)
+    r.run(
+        "speed_gsnr_auto_vs_loop",
+        lambda: speed_gsnr(
+            args, dev, X_net[: 64 if args.quick else 256], y_net[: 64 if args.quick else 256]
+        ),
+        speed=True,
+    )
 
     checks = {k: v for k, v in r.results.items() if "ok" in v}
     failed = sorted(k for k, v in checks.items() if v["ok"] is False)

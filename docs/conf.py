@@ -33,8 +33,17 @@ autosummary_generate = True
 # sklearn's own docs, which are not reachable offline
 _SKLEARN_INHERITED = [
     f"set_{m}_request"
-    for m in ("fit", "score", "transform", "predict", "predict_proba", "partial_fit",
-              "decision_function", "split", "inverse_transform")
+    for m in (
+        "fit",
+        "score",
+        "transform",
+        "predict",
+        "predict_proba",
+        "partial_fit",
+        "decision_function",
+        "split",
+        "inverse_transform",
+    )
 ] + ["score", "set_output"]
 autodoc_default_options = {
     "members": True,
@@ -88,7 +97,7 @@ def _cli_commands(top_help):
     lines = top_help.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "COMMAND")
     commands = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith("    "):
             break
         if not line.startswith("      "):

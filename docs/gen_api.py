@@ -24,10 +24,20 @@ def main():
     lines = ["API reference", "=============", ""]
     for mod_name, title in MODULES:
         mod = importlib.import_module(mod_name)
-        names = [n for n in getattr(mod, "__all__", [])
-                 if not isinstance(getattr(mod, n), type(os))]  # submodules have their own section
-        lines += [title, "-" * len(title), "", f".. currentmodule:: {mod_name}", "",
-                  ".. autosummary::", "   :toctree: gen_modules", "   :nosignatures:", ""]
+        names = [
+            n for n in getattr(mod, "__all__", []) if not isinstance(getattr(mod, n), type(os))
+        ]  # submodules have their own section
+        lines += [
+            title,
+            "-" * len(title),
+            "",
+            f".. currentmodule:: {mod_name}",
+            "",
+            ".. autosummary::",
+            "   :toctree: gen_modules",
+            "   :nosignatures:",
+            "",
+        ]
         lines += [f"   {n}" for n in sorted(names)] + [""]
     path = os.path.join(os.path.dirname(__file__), "api.rst")
     with open(path, "w") as f:

@@ -64,7 +64,9 @@ print({str(g): int((gen == g).sum()) for g in np.unique(gen)})
 # The splits
 # ----------
 for train, test in LeaveOneGeneratorOut().split(paths, y, groups=gen):
-    print("test on", sorted(set(gen[test].tolist())), "- train on", sorted(set(gen[train].tolist())))
+    print(
+        "test on", sorted(set(gen[test].tolist())), "- train on", sorted(set(gen[train].tolist()))
+    )
 
 # %%
 # Features once, then the report
@@ -92,7 +94,8 @@ print(seen)
 # --------
 fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), layout="constrained")
 CrossGeneratorDisplay.from_report(cross, metrics=("real_acc", "fake_acc", "ap")).plot(
-    ax=axes[0], colorbar=False)
+    ax=axes[0], colorbar=False
+)
 axes[0].set_title("leave one generator out")
 CrossGeneratorDisplay.from_report(seen, metrics=("real_acc", "fake_acc", "ap")).plot(ax=axes[1])
 axes[1].set_title("5-fold, all generators seen")

@@ -48,7 +48,9 @@ def cifake_paths(n_per_class=200, seed=0):
         rows = [r for r in csv.DictReader(f) if r["path"].startswith("cifake/")]
     y = np.array([int(r["label"]) for r in rows])
     rng = np.random.RandomState(seed)
-    keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), n_per_class, False) for c in (0, 1)]))
+    keep = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(y == c), n_per_class, False) for c in (0, 1)])
+    )
     return [os.path.join(shared, rows[i]["path"]) for i in keep], y[keep]
 
 
@@ -59,9 +61,16 @@ torch.set_num_threads(1)
 
 paths, y = cifake_paths()
 images = np.stack(load_images(paths)).astype(np.float32) / 255
-residual = images - (
-    np.roll(images, 1, 1) + np.roll(images, -1, 1) + np.roll(images, 1, 2) + np.roll(images, -1, 2)
-) / 4
+residual = (
+    images
+    - (
+        np.roll(images, 1, 1)
+        + np.roll(images, -1, 1)
+        + np.roll(images, 1, 2)
+        + np.roll(images, -1, 2)
+    )
+    / 4
+)
 n = len(images)
 X = np.abs(residual).reshape(n, 4, 8, 4, 8, 3).mean((2, 4)).reshape(n, -1)
 X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
@@ -114,7 +123,9 @@ for rho in (0.03, 100.0):
     acc = clf.score(X[test], y[test])
     score = gsnr_score(clf, X[test], y[test])
     print(f"rho={rho:g}: held-out accuracy {acc:.3f}, mean layer GSNR {score:.3g}")
-    GSNRProfileDisplay.from_estimator(clf, X[test], y[test], label=f"rho={rho:g} (acc {acc:.2f})", ax=ax)
+    GSNRProfileDisplay.from_estimator(
+        clf, X[test], y[test], label=f"rho={rho:g} (acc {acc:.2f})", ax=ax
+    )
 ax.set_title("Per-layer GSNR on held-out images")
 plt.tight_layout()
 plt.show()

@@ -41,8 +41,9 @@ folder = os.path.join(shared, "diffusiondb_coco")
 if os.path.isdir(folder):
     data = load_image_folder(folder)
     rng = np.random.RandomState(0)
-    keep = np.sort(np.concatenate(
-        [rng.choice(np.flatnonzero(data.y == c), 80, replace=False) for c in (0, 1)]))
+    keep = np.sort(
+        np.concatenate([rng.choice(np.flatnonzero(data.y == c), 80, replace=False) for c in (0, 1)])
+    )
     paths, y = [data.paths[i] for i in keep], data.y[keep]
 else:
     data = load_sample_images("diffusiondb_coco")

@@ -36,8 +36,16 @@ _LAZY = {
     "DEFAULT_DETECTOR_PATH": "._detector",
 }
 _SUBMODULES = (
-    "datasets", "metrics", "neural", "optim", "model_selection", "features", "perturbations", "cli",
-    "distributed", "scanning",
+    "datasets",
+    "metrics",
+    "neural",
+    "optim",
+    "model_selection",
+    "features",
+    "perturbations",
+    "cli",
+    "distributed",
+    "scanning",
 )
 
 __all__ = sorted(_LAZY) + list(_SUBMODULES)

@@ -104,8 +104,12 @@ def build_clip_visual(model_name, pretrained, random_state=None, load_weights=Tr
             raise ValueError(
                 f"Unknown open_clip model_name {model_name!r}; see open_clip.list_models()"
             ) from exc
-        why = (" The Hugging Face hub cannot be reached from this machine and the weights "
-               "are not in the local cache." if offline else "")
+        why = (
+            " The Hugging Face hub cannot be reached from this machine and the weights "
+            "are not in the local cache."
+            if offline
+            else ""
+        )
         raise RuntimeError(
             f"Could not build the CLIP model {src}: {str(exc).rstrip('.')}.{why} "
             "Pretrained weights cannot be "
@@ -174,7 +178,9 @@ def resolve_blocks(layers, n_blocks, *, name, allow_last=True):
 
 def pools_class_token(visual):
     """Whether ``visual`` pools the class token alone (no attentional or average pooling)."""
-    return getattr(visual, "attn_pool", None) is None and getattr(visual, "pool_type", "tok") == "tok"
+    return (
+        getattr(visual, "attn_pool", None) is None and getattr(visual, "pool_type", "tok") == "tok"
+    )
 
 
 def pool_tokens(t, pooling):
@@ -209,8 +215,7 @@ class _ViewDataset:
         return self.preprocess(Image.fromarray(img)), k, ""
 
 
-def iter_batches(coll, preprocess, image_size, *, batch_size, num_workers, on_error, verbose,
-                 desc):
+def iter_batches(coll, preprocess, image_size, *, batch_size, num_workers, on_error, verbose, desc):
     """Yield ``(flat_indices, tensor, errors)`` batches decoded by a DataLoader.
 
     Flat index ``k`` is sample ``k // n_views``, view ``k % n_views``. ``errors``
@@ -279,8 +284,13 @@ class CLIPTransformerBase(TransformerMixin, BaseEstimator):
         failed = []
         with torch.inference_mode():
             for k, x, errors in iter_batches(
-                coll, clip.preprocess_, clip.image_size_, batch_size=self.batch_size,
-                num_workers=clip.num_workers, on_error=clip.on_error, verbose=self.verbose,
+                coll,
+                clip.preprocess_,
+                clip.image_size_,
+                batch_size=self.batch_size,
+                num_workers=clip.num_workers,
+                on_error=clip.on_error,
+                verbose=self.verbose,
                 desc=self._progress_desc,
             ):
                 out = self._features_from_batch(x.to(self.device_, non_blocking=True))
@@ -529,8 +539,12 @@ class CLIPFeatureExtractor(CLIPTransformerBase):
                     embed = embed[0]
                 return embed, {}
             out = self.model_.forward_intermediates(
-                x, indices=blocks, stop_early=not need_embed, intermediates_only=not need_embed,
-                output_fmt="NLC", output_extra_tokens=True,
+                x,
+                indices=blocks,
+                stop_early=not need_embed,
+                intermediates_only=not need_embed,
+                output_fmt="NLC",
+                output_extra_tokens=True,
             )
         tokens = {
             b: torch.cat([cls, patches], dim=1)

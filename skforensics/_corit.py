@@ -343,9 +343,14 @@ class CoRITInjector(CLIPTransformerBase):
         visual = self.backbone_.model_
         self.device_ = self.backbone_.device_
         self.n_views_ = coll.n_views
-        self.layers_ = sorted(resolve_blocks(
-            self.layers, len(visual.transformer.resblocks), name="the backbone", allow_last=False
-        ))
+        self.layers_ = sorted(
+            resolve_blocks(
+                self.layers,
+                len(visual.transformer.resblocks),
+                name="the backbone",
+                allow_last=False,
+            )
+        )
 
         gh, gw = visual.grid_size
         if self.grid > min(gh, gw):
@@ -372,9 +377,14 @@ class CoRITInjector(CLIPTransformerBase):
         failed = []
         with torch.inference_mode():
             for k, x, errors in iter_batches(
-                coll, self.backbone_.preprocess_, self.backbone_.image_size_,
-                batch_size=self.batch_size, num_workers=self.backbone_.num_workers,
-                on_error=self.backbone_.on_error, verbose=self.verbose, desc="CoRIT statistics",
+                coll,
+                self.backbone_.preprocess_,
+                self.backbone_.image_size_,
+                batch_size=self.batch_size,
+                num_workers=self.backbone_.num_workers,
+                on_error=self.backbone_.on_error,
+                verbose=self.verbose,
+                desc="CoRIT statistics",
             ):
                 ok = np.array([not e for e in errors], dtype=bool)
                 failed += [(int(kk) // n_views, e) for kk, e in zip(k, errors) if e]
@@ -426,9 +436,7 @@ class CoRITInjector(CLIPTransformerBase):
         self.layer_snr_ = w.sum(axis=1) / mask.sum(axis=1)
         if self.integration == "gsnr":
             total = self.layer_snr_.sum()
-            self.layer_weights_ = (
-                self.layer_snr_ / total if total > 0 else np.full(L, 1.0 / L)
-            )
+            self.layer_weights_ = self.layer_snr_ / total if total > 0 else np.full(L, 1.0 / L)
         elif self.integration == "uniform":
             self.layer_weights_ = np.full(L, 1.0 / L)
         else:
@@ -450,7 +458,7 @@ class CoRITInjector(CLIPTransformerBase):
         outs = []
         with torch.inference_mode():
             for start in range(0, cache.shape[0], 256):
-                c = torch.from_numpy(cache[start:start + 256]).to(self.device_)
+                c = torch.from_numpy(cache[start : start + 256]).to(self.device_)
                 inj = None
                 if self.alpha != 0:
                     inj = self.alpha * torch.einsum("blrw,lr->blw", c[:, :, :-1], rw)

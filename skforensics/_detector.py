@@ -177,8 +177,11 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         if n_pf:
             src = rng.choice(real_idx, size=n_pf, replace=n_pf > len(real_idx))
             pseudo = make_pseudo_fakes(
-                [imgs[i] for i in src], method=self.method, n_decoders=self.n_decoders,
-                fit_steps=self.fit_steps, random_state=rng.randint(2**31),
+                [imgs[i] for i in src],
+                method=self.method,
+                n_decoders=self.n_decoders,
+                fit_steps=self.fit_steps,
+                random_state=rng.randint(2**31),
             )
         X_all = imgs + list(pseudo)
         y_all = np.asarray(y.tolist() + [self.fake_label] * len(pseudo))
@@ -290,8 +293,11 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
     from .perturbations import JPEGCompression, RandomReencode
 
     if optimizer == "sam":
-        opt = {"optimizer": SAM, "optimizer__base_optimizer": torch.optim.AdamW,
-               "optimizer__rho": 0.05}
+        opt = {
+            "optimizer": SAM,
+            "optimizer__base_optimizer": torch.optim.AdamW,
+            "optimizer__rho": 0.05,
+        }
     elif optimizer == "adamw":
         opt = {"optimizer": torch.optim.AdamW}
     else:

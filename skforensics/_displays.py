@@ -108,20 +108,27 @@ class RegionMaskDisplay:
         check_is_fitted(estimator, "region_mask_")
         idx = list(range(len(estimator.layers_)))
         if layers is not None:
-            wanted = [int(b) % len(estimator.backbone_.model_.transformer.resblocks)
-                      for b in np.atleast_1d(layers)]
+            wanted = [
+                int(b) % len(estimator.backbone_.model_.transformer.resblocks)
+                for b in np.atleast_1d(layers)
+            ]
             missing = [b for b in wanted if b not in estimator.layers_]
             if missing:
-                raise ValueError(f"blocks {missing} are not in estimator.layers_ "
-                                 f"{estimator.layers_}")
+                raise ValueError(
+                    f"blocks {missing} are not in estimator.layers_ {estimator.layers_}"
+                )
             idx = [estimator.layers_.index(b) for b in wanted]
         img = None
         if image is not None:
             img = estimator.backbone_.model_view(image)
         visual = estimator.backbone_.model_
-        ps = visual.patch_size if hasattr(visual, "patch_size") else (
-            estimator.backbone_.image_size_[0] // visual.grid_size[0],
-            estimator.backbone_.image_size_[1] // visual.grid_size[1],
+        ps = (
+            visual.patch_size
+            if hasattr(visual, "patch_size")
+            else (
+                estimator.backbone_.image_size_[0] // visual.grid_size[0],
+                estimator.backbone_.image_size_[1] // visual.grid_size[1],
+            )
         )
         disp = cls(
             estimator.region_mask_[idx],
@@ -161,8 +168,9 @@ class RegionMaskDisplay:
         if ax is None:
             ncols = ncols or min(n, 6)
             nrows = -(-n // ncols)
-            fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows),
-                                     squeeze=False)
+            fig, axes = plt.subplots(
+                nrows, ncols, figsize=(2.6 * ncols, 2.8 * nrows), squeeze=False
+            )
             for a in axes.ravel()[n:]:
                 a.set_visible(False)
             axes = axes.ravel()[:n]
@@ -181,20 +189,27 @@ class RegionMaskDisplay:
             else:
                 heat = np.zeros((H, Wd))
                 for (r0, r1, c0, c1), v in zip(self.region_boxes, rel):
-                    heat[r0 * ph:r1 * ph, c0 * pw:c1 * pw] = v
+                    heat[r0 * ph : r1 * ph, c0 * pw : c1 * pw] = v
                 a.imshow(heat, cmap=cmap, vmin=0, vmax=1, extent=(0, Wd, H, 0))
             for (r0, r1, c0, c1), keep, v in zip(self.region_boxes, mask, rel):
                 xy, w, h = (c0 * pw, r0 * ph), (c1 - c0) * pw, (r1 - r0) * ph
                 if keep:
                     a.add_patch(Rectangle(xy, w, h, fill=False, edgecolor="lime", lw=1.5))
                 else:
-                    a.add_patch(Rectangle(xy, w, h, facecolor="black", alpha=shade,
-                                          edgecolor="none"))
+                    a.add_patch(
+                        Rectangle(xy, w, h, facecolor="black", alpha=shade, edgecolor="none")
+                    )
                 if show_values:
-                    a.text(xy[0] + w / 2, xy[1] + h / 2, f"{v:.2f}", ha="center",
-                           va="center", fontsize=7, color="yellow" if keep else "white",
-                           path_effects=[patheffects.withStroke(linewidth=2,
-                                                                foreground="black")])
+                    a.text(
+                        xy[0] + w / 2,
+                        xy[1] + h / 2,
+                        f"{v:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=7,
+                        color="yellow" if keep else "white",
+                        path_effects=[patheffects.withStroke(linewidth=2, foreground="black")],
+                    )
             a.set_title(f"block {b}: {int(mask.sum())}/{mask.size} kept", fontsize=9)
             a.set_xticks([])
             a.set_yticks([])
@@ -286,8 +301,17 @@ class GSNRProfileDisplay:
 
     @classmethod
     def from_estimator(
-        cls, estimator, X, y, *, layers=None, batch_size=256, method="auto", label=None,
-        ax=None, **kwargs
+        cls,
+        estimator,
+        X,
+        y,
+        *,
+        layers=None,
+        batch_size=256,
+        method="auto",
+        label=None,
+        ax=None,
+        **kwargs,
     ):
         """Compute :func:`~skforensics.metrics.layerwise_gsnr` on ``(X, y)`` and plot it.
 
@@ -297,8 +321,7 @@ class GSNRProfileDisplay:
         """
         from .metrics import layerwise_gsnr
 
-        table = layerwise_gsnr(estimator, X, y, layers=layers, batch_size=batch_size,
-                               method=method)
+        table = layerwise_gsnr(estimator, X, y, layers=layers, batch_size=batch_size, method=method)
         return cls.from_table(table, label=label, ax=ax, **kwargs)
 
 
@@ -377,7 +400,9 @@ class RadiusSweepDisplay:
         """
         ax = _axes(ax, type(self).__name__)
         kwargs.setdefault("marker", "o")
-        (self.line_,) = ax.plot(self.rhos, self.mean_test_score, label=label or "validation", **kwargs)
+        (self.line_,) = ax.plot(
+            self.rhos, self.mean_test_score, label=label or "validation", **kwargs
+        )
         ax.fill_between(
             self.rhos,
             self.mean_test_score - self.std_test_score,
@@ -417,7 +442,9 @@ class RadiusSweepDisplay:
         ).plot(ax=ax, **kwargs)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y, *, rhos=None, cv=3, ax=None, plot_kwargs=None, **kwargs):
+    def from_estimator(
+        cls, estimator, X, y, *, rhos=None, cv=3, ax=None, plot_kwargs=None, **kwargs
+    ):
         """Run :func:`~skforensics.metrics.critical_optimization_radius` and plot it.
 
         ``**kwargs`` go to ``critical_optimization_radius``; the result is kept
@@ -504,8 +531,9 @@ class CrossGeneratorDisplay:
         disp.report_ = report
         return disp.plot(ax=ax, **kwargs)
 
-    def plot(self, *, ax=None, cmap="viridis", values_format=".3f", vmin=0.0, vmax=1.0,
-             colorbar=True):
+    def plot(
+        self, *, ax=None, cmap="viridis", values_format=".3f", vmin=0.0, vmax=1.0, colorbar=True
+    ):
         """Draw the heatmap.
 
         Parameters
@@ -539,8 +567,12 @@ class CrossGeneratorDisplay:
                 rgba = cmap_obj(im.norm(v)) if np.isfinite(v) else (1, 1, 1, 1)
                 lum = 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
                 text[i, j] = ax.text(
-                    j, i, "nan" if not np.isfinite(v) else format(v, values_format),
-                    ha="center", va="center", color="black" if lum > 0.5 else "white",
+                    j,
+                    i,
+                    "nan" if not np.isfinite(v) else format(v, values_format),
+                    ha="center",
+                    va="center",
+                    color="black" if lum > 0.5 else "white",
                 )
         ax.set_xticks(range(len(self.metrics)), self.metrics)
         ax.set_yticks(range(len(self.generators)), self.generators)

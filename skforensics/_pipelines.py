@@ -54,8 +54,9 @@ def _csam():
     # diffusiondb_coco with the 649 weight-free features (benchmarks/bench_weightfree.py).
     # The probability temperature comes from 3-fold out-of-fold margins, so scores stay
     # calibrated when a user's own training data lets the model over-fit.
-    return CorrentropySparseAdditiveClassifier(n_knots=3, degree=1, lam=1e-2, calibration_cv=3,
-                                               random_state=0)
+    return CorrentropySparseAdditiveClassifier(
+        n_knots=3, degree=1, lam=1e-2, calibration_cv=3, random_state=0
+    )
 
 
 def _logreg():
@@ -118,8 +119,12 @@ def _clip_csam(n_jobs=None, verbose=False, pretrained=None):
 
     return Pipeline(
         [
-            ("features", CLIPFeatureExtractor(
-                pretrained="openai" if pretrained is None else pretrained, verbose=verbose)),
+            (
+                "features",
+                CLIPFeatureExtractor(
+                    pretrained="openai" if pretrained is None else pretrained, verbose=verbose
+                ),
+            ),
             ("scale", StandardScaler()),
             ("classifier", _csam()),
         ]

@@ -227,8 +227,11 @@ def _load_components(source, device, need_text):
     from ._hub import hub_unreachable
 
     unreachable = not local and hub_unreachable()  # no minute of retries when air-gapped
-    offline = (local or unreachable
-               or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"))
+    offline = (
+        local
+        or unreachable
+        or os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    )
     half = torch.device(device).type == "cuda"
 
     def _load(cls, sub, **kw):
@@ -833,5 +836,3 @@ def _torch_threads(n):
     finally:
         if saved != n:
             torch.set_num_threads(saved)
-
-

@@ -128,9 +128,7 @@ class SkipInvalidRows(MetaEstimatorMixin, BaseEstimator):
         return ~(nan.any(axis=1) if self.how == "any" else nan.all(axis=1))
 
     def _check_X(self, X, reset):
-        return validate_data(
-            self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64
-        )
+        return validate_data(self, X, reset=reset, ensure_all_finite="allow-nan", dtype=np.float64)
 
     @fit_context(prefer_skip_nested_validation=False)  # the inner estimator validates
     def fit(self, X, y=None, **fit_params):
@@ -206,9 +204,7 @@ class SkipInvalidRows(MetaEstimatorMixin, BaseEstimator):
             out = np.full((n, *shape), np.nan)
         else:
             numeric = part is None or part.dtype.kind in "biuf"
-            fill_numeric = isinstance(fill, (int, float, np.number)) and not isinstance(
-                fill, bool
-            )
+            fill_numeric = isinstance(fill, (int, float, np.number)) and not isinstance(fill, bool)
             dtype = np.float64 if numeric and fill_numeric else object
             shape = () if part is None else part.shape[1:]
             out = np.empty((n, *shape), dtype=dtype)

@@ -155,8 +155,9 @@ def _load_model(args):
             kwargs["trusted"] = list(args.trust)
         if getattr(args, "allow_pickle", False):
             if "allow_pickle" not in inspect.signature(skforensics.load).parameters:
-                raise UsageError("--allow-pickle needs a skforensics whose load() takes "
-                                 "allow_pickle=")
+                raise UsageError(
+                    "--allow-pickle needs a skforensics whose load() takes allow_pickle="
+                )
             kwargs["allow_pickle"] = True
         try:
             model = skforensics.load(args.model, **kwargs)
@@ -206,8 +207,10 @@ def _load_data(path, verbose):
     data = load_image_folder(path)
     if verbose:
         gens, counts = np.unique(data.generator, return_counts=True)
-        print(f"{len(data.paths)} images from {data.root}: " + ", ".join(
-            f"{g} ({c})" for g, c in zip(gens, counts)))
+        print(
+            f"{len(data.paths)} images from {data.root}: "
+            + ", ".join(f"{g} ({c})" for g, c in zip(gens, counts))
+        )
     return data
 
 
@@ -219,8 +222,9 @@ def _score_all(model, paths, args, threshold=None):
     proba = np.full(n, np.nan)
     pred = np.full(n, -1, dtype=int)
     errors = [None] * n
-    records = iter_scores(model, paths, batch_size=args.batch_size, threshold=threshold,
-                          verbose=args.verbose)
+    records = iter_scores(
+        model, paths, batch_size=args.batch_size, threshold=threshold, verbose=args.verbose
+    )
     for i, r in enumerate(records):
         if r.error is not None:
             errors[i] = _clean(r.error)
@@ -292,7 +296,9 @@ def _fit_pipeline(pipe, X, y, cv, verbose):
     cv_result = None
     if cv:
         res = cross_validate(
-            clone(head), Xf, y,
+            clone(head),
+            Xf,
+            y,
             cv=StratifiedKFold(cv, shuffle=True, random_state=0),
             scoring=("accuracy", "average_precision", "roc_auc"),
         )
@@ -313,8 +319,11 @@ def _user_pipeline(spec, args):
     from sklearn.base import clone
 
     if os.path.isfile(spec):
-        obj = _load_model(argparse.Namespace(model=spec, trust=args.trust, n_jobs=None,
-                                             device=None, allow_pickle=False))
+        obj = _load_model(
+            argparse.Namespace(
+                model=spec, trust=args.trust, n_jobs=None, device=None, allow_pickle=False
+            )
+        )
     else:
         module, _, attr = spec.partition(":")
         if os.getcwd() not in sys.path:
@@ -322,12 +331,16 @@ def _user_pipeline(spec, args):
         try:
             obj = importlib.import_module(module)
         except ImportError as exc:
-            raise UsageError(f"--pipeline {spec!r}: cannot import module {module!r}: {exc}") from None
+            raise UsageError(
+                f"--pipeline {spec!r}: cannot import module {module!r}: {exc}"
+            ) from None
         for part in attr.split("."):
             try:
                 obj = getattr(obj, part)
             except AttributeError:
-                raise UsageError(f"--pipeline {spec!r}: {module!r} has no attribute {attr!r}") from None
+                raise UsageError(
+                    f"--pipeline {spec!r}: {module!r} has no attribute {attr!r}"
+                ) from None
         if callable(obj) and not hasattr(obj, "fit"):
             obj = obj()  # a factory
     if not (hasattr(obj, "fit") and hasattr(obj, "get_params")):
@@ -340,12 +353,12 @@ def _make_pipeline(args):
 
     spec = args.pipeline
     if spec in PIPELINES:
-        return make_named_pipeline(spec, n_jobs=args.n_jobs, verbose=args.verbose,
-                                   pretrained=args.pretrained), PIPELINES[spec].needs_weights
+        return make_named_pipeline(
+            spec, n_jobs=args.n_jobs, verbose=args.verbose, pretrained=args.pretrained
+        ), PIPELINES[spec].needs_weights
     if os.path.isfile(spec) or (":" in spec and not os.path.exists(spec)):
         pipe = _user_pipeline(spec, args)
-        if args.pretrained is not None and not _set_everywhere(pipe, "pretrained",
-                                                                args.pretrained):
+        if args.pretrained is not None and not _set_everywhere(pipe, "pretrained", args.pretrained):
             raise UsageError(f"--pretrained: pipeline {spec!r} has no 'pretrained' parameter")
         if args.n_jobs is not None:
             _set_everywhere(pipe, "n_jobs", args.n_jobs)
@@ -444,10 +457,17 @@ def _cmd_evaluate(args):
         "average_precision": float(average_precision_score(y, s)) if both else None,
         "roc_auc": float(roc_auc_score(y, s)) if both else None,
     }
-    print(f"images: {result['n_images']} ({result['n_real']} real, {result['n_fake']} "
-          f"generated; unreadable: {result['n_failed']})")
-    for k in ("accuracy", "false_positive_rate", "true_positive_rate", "average_precision",
-              "roc_auc"):
+    print(
+        f"images: {result['n_images']} ({result['n_real']} real, {result['n_fake']} "
+        f"generated; unreadable: {result['n_failed']})"
+    )
+    for k in (
+        "accuracy",
+        "false_positive_rate",
+        "true_positive_rate",
+        "average_precision",
+        "roc_auc",
+    ):
         v = result[k]
         if v is not None:
             print(f"{k:20s} {v:.4f}")
@@ -458,11 +478,17 @@ def _cmd_evaluate(args):
         thr = getattr(model, "threshold_", 0.5) if args.threshold is None else args.threshold
         table = per_generator_table(y, g, s, threshold=thr)
     elif fake.any():  # generated images only: the detection rate of each generator
-        rows = [{"generator": gen, "n_fake": int((g == gen).sum()),
-                 "true_positive_rate": float(np.mean(p[g == gen] == 1))}
-                for gen in sorted(set(g.tolist()))]
-        table = ReportTable(["generator", "n_fake", "true_positive_rate"], rows,
-                            title="per-generator results")
+        rows = [
+            {
+                "generator": gen,
+                "n_fake": int((g == gen).sum()),
+                "true_positive_rate": float(np.mean(p[g == gen] == 1)),
+            }
+            for gen in sorted(set(g.tolist()))
+        ]
+        table = ReportTable(
+            ["generator", "n_fake", "true_positive_rate"], rows, title="per-generator results"
+        )
     if table is not None:
         print(table)
     result["per_generator"] = table.to_dict("records") if table is not None else []
@@ -485,8 +511,11 @@ def _output_format(args):
             raise UsageError(f"--csv writes CSV; use --out {args.csv} --format {fmt}")
         fmt = "csv"
     if fmt is None:
-        fmt = "jsonl" if out and out.lower().endswith((".jsonl", ".ndjson")) else (
-            "csv" if out else "text")
+        fmt = (
+            "jsonl"
+            if out and out.lower().endswith((".jsonl", ".ndjson"))
+            else ("csv" if out else "text")
+        )
     if out and fmt == "text":
         raise UsageError("--format text is for the terminal; files are csv or jsonl")
     if args.resume and not out:
@@ -498,8 +527,17 @@ def _format_line(rec, fmt):
     err = None if rec.error is None else _clean(rec.error)
     if fmt == "jsonl":
         prob = None if math.isnan(rec.prob_fake) else round(rec.prob_fake, 6)
-        return json.dumps({"path": rec.path, "prob_fake": prob,
-                           "verdict": rec.verdict or "error", "error": err}) + "\n"
+        return (
+            json.dumps(
+                {
+                    "path": rec.path,
+                    "prob_fake": prob,
+                    "verdict": rec.verdict or "error",
+                    "error": err,
+                }
+            )
+            + "\n"
+        )
     if fmt == "text":
         if err is not None:
             return f"{rec.path}\t-\terror: {err}\n"
@@ -525,9 +563,11 @@ def _sink(stream, fmt, header):
             writer.writerow(_csv_row(rec))
             stream.flush()
     else:
+
         def write(rec):
             stream.write(_format_line(rec, fmt))
             stream.flush()
+
     return write
 
 
@@ -550,15 +590,19 @@ def _done_paths(out, fmt):
                 try:
                     done.add(json.loads(line)["path"])
                 except (ValueError, KeyError, TypeError):
-                    raise UsageError(f"--resume: line {n} of {out!r} is not a scan record "
-                                     "(JSON Lines with a 'path')") from None
+                    raise UsageError(
+                        f"--resume: line {n} of {out!r} is not a scan record "
+                        "(JSON Lines with a 'path')"
+                    ) from None
         return done, True
     rows = list(csv.reader(text.splitlines()))
     if not rows:
         return done, False
     if rows[0][:1] != ["path"]:
-        raise UsageError(f"--resume: {out!r} is not a CSV written by 'skforensics scan' "
-                         f"(its header is {rows[0]})")
+        raise UsageError(
+            f"--resume: {out!r} is not a CSV written by 'skforensics scan' "
+            f"(its header is {rows[0]})"
+        )
     done.update(r[0] for r in rows[1:] if r)
     return done, True
 
@@ -578,8 +622,11 @@ def _list_inputs(args):
     if listing.unsupported:
         shown = ", ".join(p for p, _ in listing.unsupported[:5])
         more = len(listing.unsupported) - 5
-        print(f"note: {len(listing.unsupported)} file(s) in the folders are not images and were "
-              f"not scanned: {shown}{f' and {more} more' if more > 0 else ''}", file=sys.stderr)
+        print(
+            f"note: {len(listing.unsupported)} file(s) in the folders are not images and were "
+            f"not scanned: {shown}{f' and {more} more' if more > 0 else ''}",
+            file=sys.stderr,
+        )
     return list(listing.paths), list(listing.errors)
 
 
@@ -591,11 +638,16 @@ def _calibrated_threshold(model, args):
     ok = np.array([e is None for e in errors])
     y = np.asarray(data.y)[ok]
     if not (y == 0).any():
-        raise UsageError(f"--calibrate {args.calibrate!r} has no readable real image to set "
-                         "the false-positive rate on")
+        raise UsageError(
+            f"--calibrate {args.calibrate!r} has no readable real image to set "
+            "the false-positive rate on"
+        )
     thr = threshold_at_fpr(y, proba[ok], args.fpr)
-    print(f"threshold {thr:.4f}: false-positive rate <= {args.fpr} on the "
-          f"{int((y == 0).sum())} real images of {args.calibrate}", file=sys.stderr)
+    print(
+        f"threshold {thr:.4f}: false-positive rate <= {args.fpr} on the "
+        f"{int((y == 0).sum())} real images of {args.calibrate}",
+        file=sys.stderr,
+    )
     return thr
 
 
@@ -605,11 +657,14 @@ def _dask_client(args):
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError("--dask needs the 'distributed' package: pip install distributed") from None
+        raise UsageError(
+            "--dask needs the 'distributed' package: pip install distributed"
+        ) from None
     if args.dask:
         return Client(args.dask), None
-    cluster = LocalCluster(n_workers=args.dask_workers, threads_per_worker=1,
-                           processes=True, dashboard_address=None)
+    cluster = LocalCluster(
+        n_workers=args.dask_workers, threads_per_worker=1, processes=True, dashboard_address=None
+    )
     return Client(cluster), cluster
 
 
@@ -625,8 +680,9 @@ def _cmd_scan(args):
     from .scanning import ScanRecord, iter_scores
 
     if args.fpr is not None and not args.calibrate:
-        raise UsageError("--fpr needs --calibrate DIR_OR_CSV: labelled images to choose the "
-                         "threshold on")
+        raise UsageError(
+            "--fpr needs --calibrate DIR_OR_CSV: labelled images to choose the threshold on"
+        )
     if args.calibrate and args.fpr is None:
         raise UsageError("--calibrate needs --fpr RATE")
     out, fmt = _output_format(args)
@@ -671,8 +727,14 @@ def _cmd_scan(args):
         for p, reason in listing_errors:
             emit(ScanRecord(p, float("nan"), None, f"{p!r}: {reason}"))
         client, cluster = _dask_client(args)
-        for rec in iter_scores(model, paths, batch_size=args.batch_size, threshold=threshold,
-                               client=client, verbose=args.verbose):
+        for rec in iter_scores(
+            model,
+            paths,
+            batch_size=args.batch_size,
+            threshold=threshold,
+            client=client,
+            verbose=args.verbose,
+        ):
             emit(rec)
     except KeyboardInterrupt:
         status = EXIT_INTERRUPTED
@@ -688,14 +750,17 @@ def _cmd_scan(args):
                 except Exception:  # noqa: BLE001, S110 - shutting down anyway
                     pass
     n = counts["scored"] + counts["unreadable"]
-    summary = (f"{n} image(s): {counts['scored']} scored, {counts['fake']} flagged as generated "
-               f"(prob_fake > {threshold:g}), {counts['unreadable']} unreadable")
+    summary = (
+        f"{n} image(s): {counts['scored']} scored, {counts['fake']} flagged as generated "
+        f"(prob_fake > {threshold:g}), {counts['unreadable']} unreadable"
+    )
     if n_skipped:
         summary += f"; {n_skipped} already in {out} (resumed)"
     if status:
         where = f" in {out}; rerun with --resume to finish" if out else ""
-        print(f"\ninterrupted: {summary}. Every line written so far is kept{where}.",
-              file=sys.stderr)
+        print(
+            f"\ninterrupted: {summary}. Every line written so far is kept{where}.", file=sys.stderr
+        )
         return status
     print(summary, file=sys.stderr)
     if n == 0 and not n_skipped:
@@ -746,97 +811,197 @@ def _parser():
 
     def common(sp):
         g = sp.add_mutually_exclusive_group()
-        g.add_argument("-v", "--verbose", action="store_const", const=True, default=None,
-                       help="progress bars and details (default when run in a terminal)")
-        g.add_argument("-q", "--quiet", action="store_const", const=False, dest="verbose",
-                       help="no progress bars")
+        g.add_argument(
+            "-v",
+            "--verbose",
+            action="store_const",
+            const=True,
+            default=None,
+            help="progress bars and details (default when run in a terminal)",
+        )
+        g.add_argument(
+            "-q",
+            "--quiet",
+            action="store_const",
+            const=False,
+            dest="verbose",
+            help="no progress bars",
+        )
 
     def compute(sp, batch=True):
-        sp.add_argument("--device", metavar="DEVICE",
-                        help="torch device of the neural steps: cpu, cuda, cuda:1, mps")
-        sp.add_argument("--n-jobs", type=int, default=None, metavar="N",
-                        help="threads of the weight-free feature extractors")
+        sp.add_argument(
+            "--device",
+            metavar="DEVICE",
+            help="torch device of the neural steps: cpu, cuda, cuda:1, mps",
+        )
+        sp.add_argument(
+            "--n-jobs",
+            type=int,
+            default=None,
+            metavar="N",
+            help="threads of the weight-free feature extractors",
+        )
         if batch:
-            sp.add_argument("--batch-size", type=_positive_int, default=64, metavar="N",
-                            help="images per model call (default 64)")
+            sp.add_argument(
+                "--batch-size",
+                type=_positive_int,
+                default=64,
+                metavar="N",
+                help="images per model call (default 64)",
+            )
 
     def model_opts(sp):
-        sp.add_argument("--model", metavar="MODEL",
-                        help="model saved by 'train' (default: the shipped default detector)")
-        sp.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                        help="also trust this type when loading the model file (repeatable; "
-                        "only for files you trust)")
-        sp.add_argument("--allow-pickle", action="store_true",
-                        help="load a model file of the old pickle format (it can run code: only "
-                        "for files you made); re-save it with skforensics.save")
+        sp.add_argument(
+            "--model",
+            metavar="MODEL",
+            help="model saved by 'train' (default: the shipped default detector)",
+        )
+        sp.add_argument(
+            "--trust",
+            action="append",
+            default=[],
+            metavar="TYPE",
+            help="also trust this type when loading the model file (repeatable; "
+            "only for files you trust)",
+        )
+        sp.add_argument(
+            "--allow-pickle",
+            action="store_true",
+            help="load a model file of the old pickle format (it can run code: only "
+            "for files you made); re-save it with skforensics.save",
+        )
 
-    sp = sub.add_parser("pipelines", help="list the named pipelines",
-                        description="List the named pipelines that 'train' accepts.")
+    sp = sub.add_parser(
+        "pipelines",
+        help="list the named pipelines",
+        description="List the named pipelines that 'train' accepts.",
+    )
     sp.set_defaults(func=_cmd_pipelines)
 
-    sp = sub.add_parser("train", help="train a pipeline and save it",
-                        description="Train a named pipeline, or your own unfitted one, on a "
-                        "labelled folder or CSV manifest and save the fitted model.")
-    sp.add_argument("--data", required=True, metavar="DIR_OR_CSV",
-                    help="folder (real/fake, 0_real/1_fake, nature/ai) or CSV path,label[,generator]")
-    sp.add_argument("--pipeline", required=True, metavar="NAME_OR_FILE",
-                    help="pipeline name (see 'skforensics pipelines'), a file holding a saved "
-                    "unfitted pipeline, or 'module:attribute' (an estimator or a factory)")
-    sp.add_argument("--pretrained", metavar="TAG_OR_PATH",
-                    help="CLIP pipelines: open_clip pretrained tag or a local checkpoint file")
+    sp = sub.add_parser(
+        "train",
+        help="train a pipeline and save it",
+        description="Train a named pipeline, or your own unfitted one, on a "
+        "labelled folder or CSV manifest and save the fitted model.",
+    )
+    sp.add_argument(
+        "--data",
+        required=True,
+        metavar="DIR_OR_CSV",
+        help="folder (real/fake, 0_real/1_fake, nature/ai) or CSV path,label[,generator]",
+    )
+    sp.add_argument(
+        "--pipeline",
+        required=True,
+        metavar="NAME_OR_FILE",
+        help="pipeline name (see 'skforensics pipelines'), a file holding a saved "
+        "unfitted pipeline, or 'module:attribute' (an estimator or a factory)",
+    )
+    sp.add_argument(
+        "--pretrained",
+        metavar="TAG_OR_PATH",
+        help="CLIP pipelines: open_clip pretrained tag or a local checkpoint file",
+    )
     sp.add_argument("--out", required=True, metavar="MODEL", help="output model file")
-    sp.add_argument("--cv", type=int, default=0, metavar="K",
-                    help="also report K-fold cross-validated accuracy / AP / ROC AUC")
-    sp.add_argument("--trust", action="append", default=[], metavar="TYPE",
-                    help="trust this type when loading a pipeline file (repeatable)")
+    sp.add_argument(
+        "--cv",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also report K-fold cross-validated accuracy / AP / ROC AUC",
+    )
+    sp.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="trust this type when loading a pipeline file (repeatable)",
+    )
     compute(sp, batch=False)
     common(sp)
     sp.set_defaults(func=_cmd_train)
 
-    sp = sub.add_parser("evaluate", help="evaluate a model on labelled images",
-                        description="Accuracy, false-positive rate on real images, true-"
-                        "positive rate on generated ones, average precision, ROC AUC and a "
-                        "per-generator table of a model on a labelled folder or CSV manifest.")
+    sp = sub.add_parser(
+        "evaluate",
+        help="evaluate a model on labelled images",
+        description="Accuracy, false-positive rate on real images, true-"
+        "positive rate on generated ones, average precision, ROC AUC and a "
+        "per-generator table of a model on a labelled folder or CSV manifest.",
+    )
     model_opts(sp)
     sp.add_argument("--data", required=True, metavar="DIR_OR_CSV", help="labelled images")
-    sp.add_argument("--threshold", type=_probability, default=None, metavar="T",
-                    help="flag images with prob_fake > T (default: the model's own, 0.5)")
+    sp.add_argument(
+        "--threshold",
+        type=_probability,
+        default=None,
+        metavar="T",
+        help="flag images with prob_fake > T (default: the model's own, 0.5)",
+    )
     sp.add_argument("--json", metavar="OUT", help="also write the results as JSON")
     compute(sp)
     common(sp)
     sp.set_defaults(func=_cmd_evaluate)
 
     sp = sub.add_parser(
-        "scan", help="score images with a model",
+        "scan",
+        help="score images with a model",
         description="Write one line per image, as soon as it is scored: path, probability of "
         "being generated, verdict, error. Folders are walked recursively; '-' reads paths from "
         "stdin; a file given twice is scored once; unreadable files get an error line. "
         "Ctrl-C or SIGTERM keep every line written; --resume completes the scan.",
         epilog="Exit status: 0 every image scored, 2 usage error, 3 some or all images could "
-        "not be read, 130 interrupted (SIGINT), 143 terminated (SIGTERM).")
+        "not be read, 130 interrupted (SIGINT), 143 terminated (SIGTERM).",
+    )
     model_opts(sp)
     sp.add_argument("paths", nargs="+", metavar="PATHS", help="image files, folders, or '-'")
-    sp.add_argument("--out", metavar="FILE", help="write the lines to FILE (CSV, or JSON Lines "
-                    "for *.jsonl / --format jsonl)")
+    sp.add_argument(
+        "--out",
+        metavar="FILE",
+        help="write the lines to FILE (CSV, or JSON Lines for *.jsonl / --format jsonl)",
+    )
     sp.add_argument("--csv", metavar="FILE", help="write path,prob_fake,verdict,error to a CSV")
-    sp.add_argument("--format", choices=("text", "csv", "jsonl"), default=None,
-                    help="output format (default: text on the terminal, csv in files)")
-    sp.add_argument("--resume", action="store_true",
-                    help="skip the images already in the output file and append the others")
-    sp.add_argument("--no-print", action="store_true",
-                    help="with --out/--csv: do not also print the lines on stdout")
+    sp.add_argument(
+        "--format",
+        choices=("text", "csv", "jsonl"),
+        default=None,
+        help="output format (default: text on the terminal, csv in files)",
+    )
+    sp.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip the images already in the output file and append the others",
+    )
+    sp.add_argument(
+        "--no-print",
+        action="store_true",
+        help="with --out/--csv: do not also print the lines on stdout",
+    )
     g = sp.add_mutually_exclusive_group()
-    g.add_argument("--threshold", type=_probability, default=None, metavar="T",
-                   help="flag images with prob_fake > T (default 0.5)")
-    g.add_argument("--fpr", type=_fpr, default=None, metavar="RATE",
-                   help="choose the threshold that flags at most RATE of the real images of "
-                   "--calibrate")
-    sp.add_argument("--calibrate", metavar="DIR_OR_CSV",
-                    help="labelled images (with real ones) for --fpr")
+    g.add_argument(
+        "--threshold",
+        type=_probability,
+        default=None,
+        metavar="T",
+        help="flag images with prob_fake > T (default 0.5)",
+    )
+    g.add_argument(
+        "--fpr",
+        type=_fpr,
+        default=None,
+        metavar="RATE",
+        help="choose the threshold that flags at most RATE of the real images of --calibrate",
+    )
+    sp.add_argument(
+        "--calibrate", metavar="DIR_OR_CSV", help="labelled images (with real ones) for --fpr"
+    )
     g = sp.add_mutually_exclusive_group()
     g.add_argument("--dask", metavar="ADDRESS", help="score on this Dask scheduler")
-    g.add_argument("--dask-workers", type=_positive_int, metavar="N",
-                   help="score on a local Dask cluster of N worker processes")
+    g.add_argument(
+        "--dask-workers",
+        type=_positive_int,
+        metavar="N",
+        help="score on a local Dask cluster of N worker processes",
+    )
     compute(sp)
     common(sp)
     sp.set_defaults(func=_cmd_scan)
@@ -880,8 +1045,13 @@ def main(argv=None):
     except _Terminated:
         print("\nterminated", file=sys.stderr)
         return EXIT_TERMINATED
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError,
-            ValueError) as exc:
+    except (
+        FileNotFoundError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+        ValueError,
+    ) as exc:
         _err(exc)
         return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - no traceback for users; SKFORENSICS_DEBUG shows it

@@ -183,9 +183,7 @@ def _transform_batch(paths, *, transformer):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedImageWarning)
         out = transformer.transform(paths)
-    messages = [
-        str(w.message) for w in caught if issubclass(w.category, SkippedImageWarning)
-    ]
+    messages = [str(w.message) for w in caught if issubclass(w.category, SkippedImageWarning)]
     failed = []
     if messages:
         arr = np.asarray(out)

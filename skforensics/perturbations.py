@@ -289,9 +289,11 @@ class RandomCrop(_PerturbationBase):
 
 
 def _default_augmentations():
-    return [
-        JPEGCompression(quality=q) for q in (50, 70, 90)
-    ] + [GaussianBlur(sigma=s) for s in (0.5, 1.0, 2.0)] + [Resize(scale=s) for s in (0.5, 0.75)]
+    return (
+        [JPEGCompression(quality=q) for q in (50, 70, 90)]
+        + [GaussianBlur(sigma=s) for s in (0.5, 1.0, 2.0)]
+        + [Resize(scale=s) for s in (0.5, 0.75)]
+    )
 
 
 class RandomPerturbation(_PerturbationBase):
@@ -466,7 +468,9 @@ class RandomReencode(_PerturbationBase):
             try:
                 slo, shi = (float(s) for s in self.scale)
             except (TypeError, ValueError):
-                raise ValueError(f"scale must be None or a (low, high) pair; got {self.scale!r}") from None
+                raise ValueError(
+                    f"scale must be None or a (low, high) pair; got {self.scale!r}"
+                ) from None
             if not 0 < slo <= shi:
                 raise ValueError(f"scale must satisfy 0 < low <= high; got {self.scale!r}")
             scale = (slo, shi)
@@ -482,7 +486,7 @@ class RandomReencode(_PerturbationBase):
                 c = int(self.crop)
                 top = rng.randint(0, (img.shape[0] - c) // 8 + 1) * 8
                 left = rng.randint(0, (img.shape[1] - c) // 8 + 1) * 8
-                img = img[top:top + c, left:left + c]
+                img = img[top : top + c, left : left + c]
             pil = Image.fromarray(img)
             if scale is not None and rng.uniform() < self.scale_p:
                 s = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))

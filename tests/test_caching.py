@@ -132,9 +132,7 @@ def test_cached_transformer_without_memory_and_feature_names(sample):
     plain = SpectralFeatureExtractor().fit(X)
     wrapped = CachedTransformer(SpectralFeatureExtractor()).fit(X)
     np.testing.assert_array_equal(wrapped.transform(X[:6]), plain.transform(X[:6]))
-    np.testing.assert_array_equal(
-        wrapped.get_feature_names_out(), plain.get_feature_names_out()
-    )
+    np.testing.assert_array_equal(wrapped.get_feature_names_out(), plain.get_feature_names_out())
     assert not hasattr(CachedTransformer(SpectralFeatureExtractor()), "transformer_")
     with pytest.raises(ValueError, match="memory"):
         CachedTransformer(SpectralFeatureExtractor(), memory=3).fit(X)

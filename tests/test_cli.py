@@ -57,13 +57,37 @@ def test_version(capsys):
 
 def test_bad_arguments(tmp_path, capsys):
     assert main([]) == 2
-    assert main(["train", "--data", str(tmp_path), "--pipeline", "spectral-logreq",
-                 "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path),
+                "--pipeline",
+                "spectral-logreq",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "unknown pipeline" in err and "did you mean 'spectral-logreg'" in err
     assert "Traceback" not in err
-    assert main(["train", "--data", str(tmp_path / "missing"), "--pipeline", "spectral-logreg",
-                 "--out", str(tmp_path / "m")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(tmp_path / "missing"),
+                "--pipeline",
+                "spectral-logreg",
+                "--out",
+                str(tmp_path / "m"),
+            ]
+        )
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
     assert main(["scan", "--model", str(tmp_path / "none.skf"), str(tmp_path)]) == 2
     assert "none.skf" in capsys.readouterr().err
@@ -72,8 +96,22 @@ def test_bad_arguments(tmp_path, capsys):
 def test_train_evaluate_scan(small_csv, capsys):
     d = small_csv["dir"]
     model = str(d / "model.skf")
-    assert main(["train", "--data", small_csv["train"], "--pipeline", "spectral-logreg",
-                 "--out", model, "--cv", "3"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                small_csv["train"],
+                "--pipeline",
+                "spectral-logreg",
+                "--out",
+                model,
+                "--cv",
+                "3",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "3-fold cross-validation on 80 images" in out and os.path.exists(model)
 
@@ -111,8 +149,10 @@ def test_train_evaluate_scan(small_csv, capsys):
     assert 0 <= float(rows[1]["prob_fake"]) <= 1
 
 
-@pytest.mark.parametrize("flags, tty, shown", [([], True, True), ([], False, False),
-                                               (["-q"], True, False), (["-v"], False, True)])
+@pytest.mark.parametrize(
+    "flags, tty, shown",
+    [([], True, True), ([], False, False), (["-q"], True, False), (["-v"], False, True)],
+)
 def test_progress_default_follows_the_terminal(small_csv, monkeypatch, flags, tty, shown):
     seen = {}
 
@@ -122,8 +162,21 @@ def test_progress_default_follows_the_terminal(small_csv, monkeypatch, flags, tt
 
     monkeypatch.setattr(cli, "_load_data", fake_load)
     monkeypatch.setattr(sys.stderr, "isatty", lambda: tty)
-    assert main(["train", "--data", small_csv["test"], "--pipeline", "spectral-logreg",
-                 "--out", "unused.skf", *flags]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                small_csv["test"],
+                "--pipeline",
+                "spectral-logreg",
+                "--out",
+                "unused.skf",
+                *flags,
+            ]
+        )
+        == 2
+    )
     assert seen["verbose"] is shown
 
 
@@ -221,8 +274,14 @@ def tiny(tmp_path_factory):
     skforensics.save(pipe.fit(data.paths, data.y), model)
     many = _write_images(str(d / "many"), 300, seed=3)
     (d / "skf_cli_helpers.py").write_text(_SLOW_MODULE)
-    return {"dir": d, "data": str(d / "data"), "model": model, "many": many,
-            "paths": list(data.paths), "y": data.y}
+    return {
+        "dir": d,
+        "data": str(d / "data"),
+        "model": model,
+        "many": many,
+        "paths": list(data.paths),
+        "y": data.y,
+    }
 
 
 def _read_csv(path):
@@ -239,13 +298,16 @@ def test_scan_writes_csv_jsonl_and_stdout(tiny, tmp_path, capsys):
     assert [r["path"] for r in rows] == paths
     text = capsys.readouterr()
     assert len(text.out.splitlines()) == 6 and "6 scored" in text.err
-    assert main(["scan", "--model", tiny["model"], *paths, "--out", out_jsonl, "-q",
-                 "--no-print"]) == 0
+    assert (
+        main(["scan", "--model", tiny["model"], *paths, "--out", out_jsonl, "-q", "--no-print"])
+        == 0
+    )
     recs = [json.loads(line) for line in open(out_jsonl)]
     assert [r["path"] for r in recs] == paths and capsys.readouterr().out == ""
     assert [r["verdict"] for r in recs] == [r["verdict"] for r in rows]
-    np.testing.assert_allclose([r["prob_fake"] for r in recs],
-                               [float(r["prob_fake"]) for r in rows], atol=1e-6)
+    np.testing.assert_allclose(
+        [r["prob_fake"] for r in recs], [float(r["prob_fake"]) for r in rows], atol=1e-6
+    )
     assert main(["scan", "--model", tiny["model"], paths[0], "--format", "jsonl", "-q"]) == 0
     line = json.loads(capsys.readouterr().out)
     assert line["path"] == paths[0] and line["error"] is None
@@ -282,8 +344,7 @@ def test_scan_reads_stdin_and_scores_duplicates_once(tiny, tmp_path, monkeypatch
     listed = "\n".join([tiny["paths"][0], "", tiny["paths"][0], folder]) + "\n"
     monkeypatch.setattr(sys, "stdin", io.StringIO(listed))
     out = str(tmp_path / "v.csv")
-    assert main(["scan", "--model", tiny["model"], "-", tiny["paths"][1], "--csv", out,
-                 "-q"]) == 0
+    assert main(["scan", "--model", tiny["model"], "-", tiny["paths"][1], "--csv", out, "-q"]) == 0
     rows = [r["path"] for r in _read_csv(out)]
     n_folder = len([f for f in os.listdir(folder) if f.endswith(".png")])
     assert len(rows) == len(set(map(os.path.realpath, rows))) == n_folder
@@ -302,8 +363,10 @@ def test_resume_completes_a_partial_output(tiny, tmp_path, capsys):
             f.writelines(lines[:keep])
             f.write(lines[keep][:9])  # a line torn by the interruption
         capsys.readouterr()
-        assert main(["scan", "--model", tiny["model"], tiny["data"], "--out", part,
-                     "--resume", "-q"]) == 0
+        assert (
+            main(["scan", "--model", tiny["model"], tiny["data"], "--out", part, "--resume", "-q"])
+            == 0
+        )
         assert "10 already in" in capsys.readouterr().err
         assert open(part).read() == open(full).read()
     assert len(_read_csv(str(tmp_path / "part.csv"))) == len(paths)
@@ -325,8 +388,9 @@ def _slow_model(tiny):
             helpers = importlib.import_module("skf_cli_helpers")
         finally:
             sys.path.remove(str(tiny["dir"]))
-        pipe = make_pipeline(helpers.Sleepy(0.03), SpectralFeatureExtractor(n_bins=8),
-                             LogisticRegression())
+        pipe = make_pipeline(
+            helpers.Sleepy(0.03), SpectralFeatureExtractor(n_bins=8), LogisticRegression()
+        )
         skforensics.save(pipe.fit(tiny["paths"], tiny["y"]), path)
     return path
 
@@ -341,11 +405,24 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
     folder = os.path.dirname(tiny["many"][0])
     out = str(tmp_path / "scan.csv")
     env = dict(os.environ, PYTHONPATH=str(tiny["dir"]), OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "skforensics.cli", "scan", "--model", model, folder,
-           "--csv", out, "--trust", "skf_cli_helpers.Sleepy", "--batch-size", "4", "-q",
-           "--no-print"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "skforensics.cli",
+        "scan",
+        "--model",
+        model,
+        folder,
+        "--csv",
+        out,
+        "--trust",
+        "skf_cli_helpers.Sleepy",
+        "--batch-size",
+        "4",
+        "-q",
+        "--no-print",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         if os.path.exists(out) and len(open(out).read().splitlines()) > 40:
@@ -363,8 +440,7 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
     if sig == "SIGTERM":
         return  # resuming is the same as after SIGINT
 
-    done = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = _read_csv(out)
     assert [r["path"] for r in rows] == tiny["many"]  # each image exactly once, in order
@@ -383,8 +459,7 @@ def test_output_paths_are_checked_before_any_work(tiny, tmp_path, monkeypatch, c
         ["scan", "--model", tiny["model"], tiny["data"], "--out", str(tmp_path)],
         ["evaluate", "--model", tiny["model"], "--data", tiny["data"], "--json", str(tmp_path)],
         ["train", "--data", tiny["data"], "--pipeline", "spectral-logreg", "--out", missing_dir],
-        ["train", "--data", tiny["data"], "--pipeline", "spectral-logreg", "--out",
-         str(tmp_path)],
+        ["train", "--data", tiny["data"], "--pipeline", "spectral-logreg", "--out", str(tmp_path)],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
@@ -409,8 +484,9 @@ def test_string_label_model(tiny, tmp_path, capsys):
     assert main(["scan", "--model", tiny["model"], tiny["data"], "--csv", out_i, "-q"]) == 0
     rs, ri = _read_csv(out_s), _read_csv(out_i)
     assert [r["verdict"] for r in rs] == [r["verdict"] for r in ri]
-    np.testing.assert_allclose([float(r["prob_fake"]) for r in rs],
-                               [float(r["prob_fake"]) for r in ri], atol=1e-6)
+    np.testing.assert_allclose(
+        [float(r["prob_fake"]) for r in rs], [float(r["prob_fake"]) for r in ri], atol=1e-6
+    )
     assert main(["evaluate", "--model", model, "--data", tiny["data"], "-q"]) == 0
     assert "accuracy" in capsys.readouterr().out
 
@@ -438,12 +514,27 @@ def test_one_feature_pass_per_image_and_default_detector(tiny, monkeypatch, caps
 
 
 def test_evaluate_one_class_reports_rates(tiny, tmp_path, capsys):
-    for sub, key, other in (("real", "false_positive_rate", "true_positive_rate"),
-                            ("fake", "true_positive_rate", "false_positive_rate")):
+    for sub, key, other in (
+        ("real", "false_positive_rate", "true_positive_rate"),
+        ("fake", "true_positive_rate", "false_positive_rate"),
+    ):
         report = str(tmp_path / f"{sub}.json")
         shutil.copytree(os.path.join(tiny["data"], sub), tmp_path / f"only_{sub}" / sub)
-        assert main(["evaluate", "--model", tiny["model"], "--data",
-                     str(tmp_path / f"only_{sub}"), "--json", report, "-q"]) == 0
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--model",
+                    tiny["model"],
+                    "--data",
+                    str(tmp_path / f"only_{sub}"),
+                    "--json",
+                    report,
+                    "-q",
+                ]
+            )
+            == 0
+        )
         out = capsys.readouterr().out
         res = json.load(open(report))
         assert 0 <= res[key] <= 1 and res[other] is None and key in out
@@ -452,8 +543,24 @@ def test_evaluate_one_class_reports_rates(tiny, tmp_path, capsys):
 
 def test_fpr_calibration(tiny, tmp_path, capsys):
     out = str(tmp_path / "v.csv")
-    assert main(["scan", "--model", tiny["model"], os.path.join(tiny["data"], "real"),
-                 "--fpr", "0.1", "--calibrate", tiny["data"], "--csv", out, "-q"]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                "--model",
+                tiny["model"],
+                os.path.join(tiny["data"], "real"),
+                "--fpr",
+                "0.1",
+                "--calibrate",
+                tiny["data"],
+                "--csv",
+                out,
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "threshold" in capsys.readouterr().err
     flagged = [r["verdict"] == "fake" for r in _read_csv(out)]
     assert np.mean(flagged) <= 0.1
@@ -467,8 +574,10 @@ def test_verbose_is_not_saved_and_quiet_wins(tiny, tmp_path, capfd):
     from skforensics.features import SpectralFeatureExtractor
 
     model = str(tmp_path / "m.skf")
-    assert main(["train", "--data", tiny["data"], "--pipeline", "radial-logreg", "--out", model,
-                 "-v"]) == 0
+    assert (
+        main(["train", "--data", tiny["data"], "--pipeline", "radial-logreg", "--out", model, "-v"])
+        == 0
+    )
     params = skforensics.load(model).get_params(deep=True)
     assert not any(v for k, v in params.items() if k.endswith("verbose"))
     noisy = make_pipeline(SpectralFeatureExtractor(n_bins=8, verbose=True), LogisticRegression())
@@ -487,17 +596,59 @@ def test_train_user_pipeline_and_features_once(tiny, tmp_path, monkeypatch, caps
 
     model = str(tmp_path / "m.skf")
     helpers.CountingFeatures.n_images = 0
-    assert main(["train", "--data", tiny["data"], "--pipeline", "skf_cli_helpers:make_counting",
-                 "--out", model, "--cv", "3", "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                tiny["data"],
+                "--pipeline",
+                "skf_cli_helpers:make_counting",
+                "--out",
+                model,
+                "--cv",
+                "3",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "3-fold cross-validation on 40 images" in capsys.readouterr().out
     assert helpers.CountingFeatures.n_images == 40  # features once, for CV and the final fit
     # a saved unfitted pipeline file
     unfitted = str(tmp_path / "unfitted.skf")
     skforensics.save(helpers.make_counting(), unfitted)
-    assert main(["train", "--data", tiny["data"], "--pipeline", unfitted, "--out", model,
-                 "--trust", "skf_cli_helpers.CountingFeatures", "-q"]) == 0
-    assert main(["train", "--data", tiny["data"], "--pipeline", "skf_cli_helpers:nothing",
-                 "--out", model]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                tiny["data"],
+                "--pipeline",
+                unfitted,
+                "--out",
+                model,
+                "--trust",
+                "skf_cli_helpers.CountingFeatures",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                tiny["data"],
+                "--pipeline",
+                "skf_cli_helpers:nothing",
+                "--out",
+                model,
+            ]
+        )
+        == 2
+    )
     assert "no attribute" in capsys.readouterr().err
 
 
@@ -510,11 +661,36 @@ def test_train_pretrained_reaches_the_clip_step(tiny, tmp_path, monkeypatch, cap
 
     monkeypatch.setattr(cli, "_fit_pipeline", fake_fit)
     ckpt = str(tmp_path / "clip.pt")
-    assert main(["train", "--data", tiny["data"], "--pipeline", "clip-csam", "--pretrained",
-                 ckpt, "--out", str(tmp_path / "m.skf")]) in (1, 2)
+    assert main(
+        [
+            "train",
+            "--data",
+            tiny["data"],
+            "--pipeline",
+            "clip-csam",
+            "--pretrained",
+            ckpt,
+            "--out",
+            str(tmp_path / "m.skf"),
+        ]
+    ) in (1, 2)
     assert seen["pretrained"] == ckpt
-    assert main(["train", "--data", tiny["data"], "--pipeline", "spectral-logreg",
-                 "--pretrained", ckpt, "--out", str(tmp_path / "m.skf")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                tiny["data"],
+                "--pipeline",
+                "spectral-logreg",
+                "--pretrained",
+                ckpt,
+                "--out",
+                str(tmp_path / "m.skf"),
+            ]
+        )
+        == 2
+    )
     assert "pretrained" in capsys.readouterr().err
 
 
@@ -522,8 +698,21 @@ def test_training_errors_name_the_file_without_index(tiny, tmp_path, capsys):
     data = tmp_path / "data"
     shutil.copytree(tiny["data"], data)
     (data / "fake" / "zz_broken.png").write_bytes(b"\x89PNG broken")
-    assert main(["train", "--data", str(data), "--pipeline", "radial-logreg",
-                 "--out", str(tmp_path / "m.skf"), "-q"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(data),
+                "--pipeline",
+                "radial-logreg",
+                "--out",
+                str(tmp_path / "m.skf"),
+                "-q",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "zz_broken.png" in err and "X[" not in err and "Traceback" not in err
     assert not (tmp_path / "m.skf").exists() and not (tmp_path / "m.skf.tmp").exists()
@@ -539,13 +728,30 @@ def test_scan_on_dask(tiny, tmp_path, monkeypatch):
         if not args.dask_workers:
             return None, None
         assert args.dask_workers == 2
-        return dd.Client(processes=False, n_workers=1, threads_per_worker=2,
-                         dashboard_address=None), None
+        return dd.Client(
+            processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+        ), None
 
     monkeypatch.setattr(cli, "_dask_client", in_process)
     out_d, out_l = str(tmp_path / "d.csv"), str(tmp_path / "l.csv")
-    assert main(["scan", "--model", tiny["model"], tiny["data"], "--dask-workers", "2",
-                 "--csv", out_d, "-q", "--batch-size", "5"]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                "--model",
+                tiny["model"],
+                tiny["data"],
+                "--dask-workers",
+                "2",
+                "--csv",
+                out_d,
+                "-q",
+                "--batch-size",
+                "5",
+            ]
+        )
+        == 0
+    )
     assert main(["scan", "--model", tiny["model"], tiny["data"], "--csv", out_l, "-q"]) == 0
     assert _read_csv(out_d) == _read_csv(out_l)
 
@@ -568,8 +774,9 @@ def test_model_files_are_not_trusted_blindly(tiny, tmp_path, capsys):
     marker = str(tmp_path / "pwned")
     evil = tmp_path / "evil.skf"
     header = json.dumps({"versions": {"skforensics": skforensics.__version__}})
-    evil.write_bytes(b"SKFORENSICS-MODEL 1\n" + header.encode() + b"\n"
-                     + pickle.dumps(_Hostile(marker)))
+    evil.write_bytes(
+        b"SKFORENSICS-MODEL 1\n" + header.encode() + b"\n" + pickle.dumps(_Hostile(marker))
+    )
     assert main(["scan", "--model", str(evil), tiny["paths"][0], "-q"]) == 2
     err = capsys.readouterr().err
     assert not os.path.exists(marker)
@@ -593,10 +800,26 @@ def test_device_and_n_jobs_reach_the_model(tiny, tmp_path, monkeypatch, capsys):
         return out
 
     monkeypatch.setattr(cli, "_configure", spy)
-    assert main(["scan", "--model", tiny["model"], tiny["paths"][0], "--device", "cpu",
-                 "--n-jobs", "2", "-q"]) == 0
+    assert (
+        main(
+            [
+                "scan",
+                "--model",
+                tiny["model"],
+                tiny["paths"][0],
+                "--device",
+                "cpu",
+                "--n-jobs",
+                "2",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert seen and all(v == 2 for v in seen.values())
     if not torch.cuda.is_available():
-        assert main(["scan", "--model", tiny["model"], tiny["paths"][0], "--device", "cuda",
-                     "-q"]) == 2
+        assert (
+            main(["scan", "--model", tiny["model"], tiny["paths"][0], "--device", "cuda", "-q"])
+            == 2
+        )
         assert "CUDA is not available" in capsys.readouterr().err

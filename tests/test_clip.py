@@ -52,8 +52,9 @@ def test_last_embedding_matches_encode_image(sample):
     import torch
 
     est = _tiny().fit(sample.paths)
-    x = torch.stack([est.preprocess_(__import__("PIL").Image.open(p).convert("RGB"))
-                     for p in sample.paths[:4]])
+    x = torch.stack(
+        [est.preprocess_(__import__("PIL").Image.open(p).convert("RGB")) for p in sample.paths[:4]]
+    )
     with torch.inference_mode():
         ref = est.model_(x).numpy()
     np.testing.assert_allclose(est.transform(sample.paths[:4]), ref, rtol=1e-5, atol=1e-6)
@@ -152,8 +153,9 @@ def test_local_checkpoint_path(tmp_path, sample):
 
 def test_diffusiondb_pipeline(diffusiondb):
     paths, y, _ = diffusiondb
-    pipe = make_pipeline(_tiny(layers="all", pooling="mean", batch_size=64),
-                         LogisticRegression(max_iter=2000))
+    pipe = make_pipeline(
+        _tiny(layers="all", pooling="mean", batch_size=64), LogisticRegression(max_iter=2000)
+    )
     pipe.fit(paths, y)
     clip = pipe[0]
     F = clip.transform(paths[::15])

@@ -103,12 +103,18 @@ def _test_params():
             LogisticRegression(), cv=3
         ),
         "PseudoFakeClassifier": lambda: skforensics.PseudoFakeClassifier(
-            make_pipeline(skforensics.features.SpectralFeatureExtractor(n_bins=8),
-                          LogisticRegression())
+            make_pipeline(
+                skforensics.features.SpectralFeatureExtractor(n_bins=8), LogisticRegression()
+            )
         ),
         "SAMNetClassifier": lambda: skforensics.neural.SAMNetClassifier(
-            MLPHead, module__hidden_sizes=(8,), max_epochs=2, batch_size=32, lr=0.05,
-            random_state=0, device="cpu",
+            MLPHead,
+            module__hidden_sizes=(8,),
+            max_epochs=2,
+            batch_size=32,
+            lr=0.05,
+            random_state=0,
+            device="cpu",
         ),
     }
 
@@ -195,16 +201,21 @@ def test_sklearn_compatible_estimator(estimator, check):
 
 def test_every_estimator_is_constructed():
     # a new estimator whose defaults cannot be built offline needs an entry in _test_params
-    assert not UNCONSTRUCTED, "add test parameters in _test_params():\n" + "\n".join(
-        UNCONSTRUCTED
-    )
+    assert not UNCONSTRUCTED, "add test parameters in _test_params():\n" + "\n".join(UNCONSTRUCTED)
 
 
 def test_crawler_finds_the_public_estimators():
     names = [name for name, _ in all_estimators()]
-    for expected in ("CLIPFeatureExtractor", "CoRITInjector", "CorrentropySparseAdditiveClassifier",
-                     "MultiScaleStyleRetrospection", "SAMNetClassifier", "FixedFPRThreshold",
-                     "SpectralFeatureExtractor", "RandomPerturbation"):
+    for expected in (
+        "CLIPFeatureExtractor",
+        "CoRITInjector",
+        "CorrentropySparseAdditiveClassifier",
+        "MultiScaleStyleRetrospection",
+        "SAMNetClassifier",
+        "FixedFPRThreshold",
+        "SpectralFeatureExtractor",
+        "RandomPerturbation",
+    ):
         assert expected in names
     # what is not an estimator stays out: displays, splitters, torch modules, functions
     for other in ("RegionMaskDisplay", "LeaveOneGeneratorOut", "MLPHead", "SAM", "load"):
@@ -244,7 +255,9 @@ def test_common_checks_were_collected():
     from sklearn.utils.estimator_checks import estimator_checks_generator
 
     assert {type(e).__name__ for e in TWO_D_ESTIMATORS} >= {
-        "CorrentropySparseAdditiveClassifier", "FixedFPRThreshold", "SAMNetClassifier"
+        "CorrentropySparseAdditiveClassifier",
+        "FixedFPRThreshold",
+        "SAMNetClassifier",
     }
     for est in TWO_D_ESTIMATORS:
         assert len(list(estimator_checks_generator(est, legacy=True))) > 30

@@ -33,7 +33,7 @@ def planted(n=96, corner=(0, 0), size=8, seed=0):
         patch = np.full((size, size, 3), level)
         if y[i] == 1:
             patch += rng.uniform(30, 70) * checker + rng.normal(0, 8, (size, size, 3))
-        X[i, r0:r0 + size, c0:c0 + size] = patch
+        X[i, r0 : r0 + size, c0 : c0 + size] = patch
     return np.clip(X, 0, 255).astype(np.uint8), y
 
 
@@ -127,8 +127,7 @@ def test_injection_adds_weighted_kept_regions(clip, data):
     import torch
 
     bb = est.backbone_
-    xs = torch.stack([bb.preprocess_(__import__("PIL.Image").Image.fromarray(im))
-                      for im in X[:8]])
+    xs = torch.stack([bb.preprocess_(__import__("PIL.Image").Image.fromarray(im)) for im in X[:8]])
     with torch.inference_mode():
         _, t = bb.encode(xs, [2], need_embed=False)
     patches = t[2][:, 1:].numpy()  # (8, 16, 64); one patch per region on the 4x4 grid
@@ -141,16 +140,17 @@ def test_integration_combines_single_layer_outputs(clip, data):
     Xf, yf, Xt = X[:64], y[:64], X[64:72]
     singles = [CoRITInjector(clip, layers=[b]).fit(Xf, yf).transform(Xt) for b in (0, 2)]
     uni = CoRITInjector(clip, layers=[0, 2], integration="uniform").fit(Xf, yf)
-    np.testing.assert_allclose(uni.transform(Xt), (singles[0] + singles[1]) / 2,
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        uni.transform(Xt), (singles[0] + singles[1]) / 2, rtol=1e-4, atol=1e-5
+    )
     gs = clone(uni).set_params(integration="gsnr").fit(Xf, yf)
     w = gs.layer_weights_
-    np.testing.assert_allclose(gs.transform(Xt), w[0] * singles[0] + w[1] * singles[1],
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        gs.transform(Xt), w[0] * singles[0] + w[1] * singles[1], rtol=1e-4, atol=1e-5
+    )
     cat = clone(uni).set_params(integration="concat").fit(Xf, yf)
     np.testing.assert_allclose(cat.transform(Xt), np.hstack(singles), rtol=1e-5, atol=1e-6)
-    assert cat.get_feature_names_out()[[0, 32]].tolist() == ["corit_block0_0",
-                                                              "corit_block2_0"]
+    assert cat.get_feature_names_out()[[0, 32]].tolist() == ["corit_block0_0", "corit_block2_0"]
 
 
 def test_determinism_clone_pickle_params(fitted, clip, data):
@@ -220,8 +220,9 @@ def test_multiview_and_skip(clip, tmp_path):
     with pytest.warns(UserWarning, match="could not be read"):
         Z2 = clone(skip).fit_transform(paths, y)
     np.testing.assert_allclose(Z2, Z, rtol=1e-5, atol=1e-6)
-    Z3 = CoRITInjector(clone(clip).set_params(view_pooling="mean"),
-                       layers=[0, 3]).fit_transform(mv, y)
+    Z3 = CoRITInjector(clone(clip).set_params(view_pooling="mean"), layers=[0, 3]).fit_transform(
+        mv, y
+    )
     np.testing.assert_allclose(Z3, est_mean.transform(mv), rtol=1e-5, atol=1e-6)
 
 

@@ -22,12 +22,23 @@ def make_additive(n, p, flip=0.0, seed=0, kind="periodic"):
     rng = np.random.RandomState(seed)
     X = rng.uniform(-2, 2, size=(n, p))
     if kind == "periodic":  # hard for linear models
-        f = (np.sin(2 * X[:, 0]) + (X[:, 1] ** 2 - 4 / 3) + np.abs(X[:, 2]) - 1
-             + np.cos(3 * X[:, 3]) + np.tanh(3 * X[:, 4]))
+        f = (
+            np.sin(2 * X[:, 0])
+            + (X[:, 1] ** 2 - 4 / 3)
+            + np.abs(X[:, 2])
+            - 1
+            + np.cos(3 * X[:, 3])
+            + np.tanh(3 * X[:, 4])
+        )
         f = f + 0.3 * rng.randn(n)
     else:  # mostly monotone components: linear models do reasonably
-        f = (np.tanh(3 * X[:, 0]) + X[:, 1] ** 3 / 4 + np.sin(1.5 * X[:, 2])
-             + (np.exp(X[:, 3]) - 1.8) / 3 + (X[:, 4] ** 2 - 4 / 3))
+        f = (
+            np.tanh(3 * X[:, 0])
+            + X[:, 1] ** 3 / 4
+            + np.sin(1.5 * X[:, 2])
+            + (np.exp(X[:, 3]) - 1.8) / 3
+            + (X[:, 4] ** 2 - 4 / 3)
+        )
     y = (f > 0).astype(int)
     y_noisy = y.copy()
     flipped = rng.rand(n) < flip
@@ -35,8 +46,9 @@ def make_additive(n, p, flip=0.0, seed=0, kind="periodic"):
     return X, y, y_noisy
 
 
-@parametrize_with_checks([CorrentropySparseAdditiveClassifier(),
-                          CorrentropySparseAdditiveClassifierCV(lams=3, cv=2)])
+@parametrize_with_checks(
+    [CorrentropySparseAdditiveClassifier(), CorrentropySparseAdditiveClassifierCV(lams=3, cv=2)]
+)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 
@@ -80,9 +92,10 @@ def test_bspline_basis_matches_spline_transformer(knots):
     rng = np.random.RandomState(0)
     X = np.column_stack([rng.exponential(size=200), rng.uniform(-3, 1, size=200)])
     clf = CorrentropySparseAdditiveClassifier(knots=knots, lam=0.01).fit(X, X[:, 1] > -1)
-    base = clf.knots_[:, clf.degree:clf.degree + clf.n_knots]  # (p, n_knots)
-    st = SplineTransformer(n_knots=clf.n_knots, degree=clf.degree, knots=base.T,
-                           extrapolation="constant").fit(X)
+    base = clf.knots_[:, clf.degree : clf.degree + clf.n_knots]  # (p, n_knots)
+    st = SplineTransformer(
+        n_knots=clf.n_knots, degree=clf.degree, knots=base.T, extrapolation="constant"
+    ).fit(X)
     Xq = np.vstack([X, [[-5.0, 7.0], [50.0, -9.0]]])  # includes out-of-range points
     ours = _basis.bspline_dense(np.ascontiguousarray(Xq.T), clf.knots_, clf.degree, clf.n_knots)
     ref = st.transform(Xq).reshape(len(Xq), 2, -1).transpose(1, 2, 0)
@@ -92,7 +105,7 @@ def test_bspline_basis_matches_spline_transformer(knots):
     np.testing.assert_allclose(Phi.mean(0), 0.0, atol=1e-10)
     d = clf.n_knots + clf.degree - 2
     for j in range(2):  # orthonormal within each group (feature)
-        G = Phi[:, j * d:(j + 1) * d]
+        G = Phi[:, j * d : (j + 1) * d]
         np.testing.assert_allclose(G.T @ G / len(X), np.eye(d), atol=1e-6)
 
 
@@ -103,11 +116,12 @@ def test_local_design_equals_de_boor(degree, n_knots, dtype, atol):
     # is the B-spline design of de Boor's recursion, out-of-range points and
     # points exactly on knots included.
     rng = np.random.RandomState(1)
-    X = np.column_stack([rng.exponential(size=300), rng.standard_cauchy(size=300),
-                         rng.uniform(-3, 1, size=300)])
+    X = np.column_stack(
+        [rng.exponential(size=300), rng.standard_cauchy(size=300), rng.uniform(-3, 1, size=300)]
+    )
     clf = CorrentropySparseAdditiveClassifier(degree=degree, n_knots=n_knots, lam=0.01)
     clf.fit(X, X[:, 2] > -1)
-    base = clf.knots_[:, degree:degree + n_knots]
+    base = clf.knots_[:, degree : degree + n_knots]
     Xq = np.vstack([X, base.T, [[-5.0, -1e6, 7.0], [50.0, 1e6, -9.0]]])
     xT = np.ascontiguousarray(Xq.T)
     ref = _basis.bspline_dense(xT, clf.knots_, degree, n_knots)
@@ -179,8 +193,7 @@ def test_linear_algebra_routes_agree(monkeypatch, q):
     assert cg.solver_routes_[0] == {"cg"}
     for other in (chol, cg):
         np.testing.assert_allclose(other.coef_, ref.coef_, atol=1e-4)
-        np.testing.assert_allclose(other.decision_function(X), ref.decision_function(X),
-                                   atol=1e-3)
+        np.testing.assert_allclose(other.decision_function(X), ref.decision_function(X), atol=1e-3)
 
 
 def test_torch_backend_matches_numpy():
@@ -218,8 +231,9 @@ def test_device_auto_is_stored_and_resolved():
     assert clf.get_params()["device"] == "auto"
     clf.fit(X, y)
     assert clf.device == "auto"
-    assert clf.device_ == ("cuda" if torch.cuda.is_available() else "cpu") or \
-        clf.device_.startswith("cuda")
+    assert clf.device_ == (
+        "cuda" if torch.cuda.is_available() else "cpu"
+    ) or clf.device_.startswith("cuda")
     with pytest.raises(ValueError, match="numpy"):
         CorrentropySparseAdditiveClassifier(device="cuda", backend="numpy").fit(X, y)
 
@@ -263,8 +277,9 @@ def test_calibration_cv_tames_overfitted_probabilities():
     X, _, y_noisy = make_additive(200, 60, seed=0, flip=0.1)
     Xt, yt, _ = make_additive(3000, 60, seed=100)
     train_t = CorrentropySparseAdditiveClassifier(lam=1e-3, random_state=0).fit(X, y_noisy)
-    oof_t = CorrentropySparseAdditiveClassifier(lam=1e-3, random_state=0,
-                                                calibration_cv=3).fit(X, y_noisy)
+    oof_t = CorrentropySparseAdditiveClassifier(lam=1e-3, random_state=0, calibration_cv=3).fit(
+        X, y_noisy
+    )
     # the same model, only the temperature differs
     np.testing.assert_array_equal(oof_t.coef_, train_t.coef_)
     np.testing.assert_array_equal(oof_t.predict(Xt), train_t.predict(Xt))
@@ -272,8 +287,9 @@ def test_calibration_cv_tames_overfitted_probabilities():
     assert log_loss(yt, oof_t.predict_proba(Xt)) < 0.75 * log_loss(yt, train_t.predict_proba(Xt))
     # multi-class with string labels and class weights
     y3 = np.array(["a", "b", "c"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
-    clf = CorrentropySparseAdditiveClassifier(lam=1e-2, calibration_cv=2, class_weight="balanced",
-                                              random_state=0).fit(X, y3)
+    clf = CorrentropySparseAdditiveClassifier(
+        lam=1e-2, calibration_cv=2, class_weight="balanced", random_state=0
+    ).fit(X, y3)
     assert clf.predict_proba(X).shape == (200, 3) and np.isfinite(clf.prob_scale_)
     with pytest.raises(ValueError, match="calibration_cv=5 needs at least 5 samples"):
         CorrentropySparseAdditiveClassifier(calibration_cv=5).fit(X[:12], np.r_[[0] * 9, [1] * 3])
@@ -329,8 +345,11 @@ def test_sample_weight_and_class_weight():
 
 def test_grid_search_over_lam_sigma_knots():
     X, y, _ = make_additive(300, 8, seed=13)
-    gs = GridSearchCV(CorrentropySparseAdditiveClassifier(max_iter=10),
-                      {"lam": [0.005, 0.05], "sigma": [0.8, 1.0], "n_knots": [4, 6]}, cv=2)
+    gs = GridSearchCV(
+        CorrentropySparseAdditiveClassifier(max_iter=10),
+        {"lam": [0.005, 0.05], "sigma": [0.8, 1.0], "n_knots": [4, 6]},
+        cv=2,
+    )
     gs.fit(X, y)
     assert gs.best_score_ > 0.75
     assert set(gs.best_params_) == {"lam", "sigma", "n_knots"}
@@ -359,12 +378,14 @@ def test_component_function_display():
     assert vals[0] > vals[len(vals) // 2] and vals[-1] > vals[len(vals) // 2]
     names = [f"feat{j}" for j in range(8)]
     fig, ax = plt.subplots()
-    disp2 = ComponentFunctionDisplay.from_estimator(clf, features=["feat0", 2],
-                                                    feature_names=names, ax=ax)
+    disp2 = ComponentFunctionDisplay.from_estimator(
+        clf, features=["feat0", 2], feature_names=names, ax=ax
+    )
     assert disp2.feature_names == ["feat0", "feat2"] and disp2.figure_ is fig
     np.testing.assert_allclose(
         disp2.component_values[0],
-        clf.component_functions(np.tile(disp2.grid_values[0][:, None], (1, 8)), [0])[:, 0])
+        clf.component_functions(np.tile(disp2.grid_values[0][:, None], (1, 8)), [0])[:, 0],
+    )
     with pytest.raises(ValueError, match="feature_names"):
         ComponentFunctionDisplay.from_estimator(clf, feature_names=["a"])
     plt.close("all")
@@ -409,8 +430,9 @@ def test_cv_path_matches_grid_search():
     # same grid and folds as a grid search: the choice is as good.  (Mid-path scores can be
     # lower than cold fits: a warm start keeps the previous HQ weights, and the loss is
     # not convex; the ends of the path agree.)
-    gs = GridSearchCV(CorrentropySparseAdditiveClassifier(random_state=0),
-                      {"lam": list(cv.lams_)}, cv=folds).fit(X, y)
+    gs = GridSearchCV(
+        CorrentropySparseAdditiveClassifier(random_state=0), {"lam": list(cv.lams_)}, cv=folds
+    ).fit(X, y)
     gs_mean = gs.cv_results_["mean_test_score"]
     np.testing.assert_allclose(gs_mean[:2], mean[:2], atol=1e-12)
     assert abs(gs_mean[-1] - mean[-1]) < 0.02, (gs_mean, mean)
@@ -425,8 +447,9 @@ def test_cv_options():
     from skforensics import CorrentropySparseAdditiveClassifierCV
 
     X, y, _ = make_additive(300, 6, seed=22)
-    cv = CorrentropySparseAdditiveClassifierCV(lams=[0.1, 0.01, 0.05], sigmas=[0.8, 1.2], cv=2,
-                                               scoring="neg_log_loss").fit(X, y)
+    cv = CorrentropySparseAdditiveClassifierCV(
+        lams=[0.1, 0.01, 0.05], sigmas=[0.8, 1.2], cv=2, scoring="neg_log_loss"
+    ).fit(X, y)
     np.testing.assert_allclose(cv.lams_, [[0.1, 0.05, 0.01]] * 2)
     assert cv.scores_.shape == (2, 2, 3) and np.all(cv.scores_ < 0)
     assert cv.sigma_ in (0.8, 1.2) and cv.lam_ in (0.1, 0.05, 0.01)
@@ -472,8 +495,9 @@ def test_regularization_path_display():
     assert disp.ax_.get_xscale() == "log"
     (line,) = disp.ax_.get_lines()[:1]
     np.testing.assert_allclose(line.get_ydata(), cv.scores_.mean(axis=0))
-    np.testing.assert_allclose(disp.ax_support_.get_lines()[0].get_ydata(),
-                               cv.support_sizes_.mean(axis=0))
+    np.testing.assert_allclose(
+        disp.ax_support_.get_lines()[0].get_ydata(), cv.support_sizes_.mean(axis=0)
+    )
     with pytest.raises(ValueError, match="not fitted"):
         RegularizationPathDisplay.from_estimator(CorrentropySparseAdditiveClassifierCV())
     plt.close("all")

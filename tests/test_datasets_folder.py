@@ -20,7 +20,9 @@ from skforensics.datasets import (
 @pytest.fixture(scope="module")
 def jpgs():
     d = load_sample_images("cifake")
-    return [p for p, y in zip(d.paths, d.y) if y == 0][:3], [p for p, y in zip(d.paths, d.y) if y == 1][:3]
+    return [p for p, y in zip(d.paths, d.y) if y == 0][:3], [
+        p for p, y in zip(d.paths, d.y) if y == 1
+    ][:3]
 
 
 def _fill(folder, files):
@@ -50,7 +52,12 @@ def test_forensynths_layout_any_depth(tmp_path, jpgs):
             _fill(tmp_path / gen / cat / "1_fake", fake[:2])
     data = load_image_folder(tmp_path)
     assert len(data.paths) == 12
-    assert sorted(set(data.generator.tolist())) == ["progan", "real:progan", "real:stylegan", "stylegan"]
+    assert sorted(set(data.generator.tolist())) == [
+        "progan",
+        "real:progan",
+        "real:stylegan",
+        "stylegan",
+    ]
     assert int(data.y.sum()) == 8
 
 
@@ -131,7 +138,10 @@ def test_shared_data(shared_data_dir):
     assert np.array_equal(np.sort(folder.y), np.sort(data.y))
     listing = list_images(shared_data_dir)
     assert len(listing.paths) == len(rows) and listing.errors == []
-    assert sorted(os.path.basename(p) for p, _ in listing.unsupported) == ["MANIFEST.csv", "README.md"]
+    assert sorted(os.path.basename(p) for p, _ in listing.unsupported) == [
+        "MANIFEST.csv",
+        "README.md",
+    ]
 
 
 # ------------------------------------------------------------------ list_images
@@ -142,7 +152,18 @@ def _img(path, fmt=None, size=(16, 12)):
 
 
 def test_image_extensions_follow_pillow():
-    for ext in (".jpg", ".jpeg", ".jfif", ".png", ".apng", ".gif", ".webp", ".tif", ".tiff", ".bmp"):
+    for ext in (
+        ".jpg",
+        ".jpeg",
+        ".jfif",
+        ".png",
+        ".apng",
+        ".gif",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".bmp",
+    ):
         assert ext in IMAGE_EXTENSIONS
     if features.check("avif"):
         assert ".avif" in IMAGE_EXTENSIONS

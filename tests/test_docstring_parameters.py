@@ -103,8 +103,9 @@ def test_docstring_parameters(qualname):
     known = {code for (obj, code) in KNOWN if obj == qualname}
     assert set(errors) - known == set(), (
         f"{qualname}: numpydoc {sorted(set(errors) - known)}: "
-        + "; ".join(m for c, m in numpydoc_validate.validate(qualname)["errors"]
-                    if c in set(errors) - known)
+        + "; ".join(
+            m for c, m in numpydoc_validate.validate(qualname)["errors"] if c in set(errors) - known
+        )
     )
     stale = known - set(errors)
     assert not stale, f"{qualname}: fixed, remove {sorted(stale)} from KNOWN"

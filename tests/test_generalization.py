@@ -58,8 +58,12 @@ def test_random_reencode_crop_and_scale():
     assert out.shape == (1, 40, 40, 3)
     src = X[0]
     # the crop is a block of the original at offsets that are multiples of 8
-    hits = [(t, l) for t in range(0, 57, 8) for l in range(0, 41, 8)
-            if np.array_equal(src[t:t + 40, l:l + 40], out[0])]
+    hits = [
+        (t, c)
+        for t in range(0, 57, 8)
+        for c in range(0, 41, 8)
+        if np.array_equal(src[t : t + 40, c : c + 40], out[0])
+    ]
     assert hits
     scaled = RandomReencode(formats=["png"], scale=(0.5, 0.5), random_state=0).transform(X)
     assert scaled.shape == (1, 48, 40, 3)
@@ -67,8 +71,12 @@ def test_random_reencode_crop_and_scale():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"formats": ["gif"]}, "formats"), ({"quality": (90, 10)}, "quality"),
-     ({"scale": (0, 1)}, "scale"), ({"formats": []}, "formats")],
+    [
+        ({"formats": ["gif"]}, "formats"),
+        ({"quality": (90, 10)}, "quality"),
+        ({"scale": (0, 1)}, "scale"),
+        ({"formats": []}, "formats"),
+    ],
 )
 def test_random_reencode_bad_params(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -79,7 +87,7 @@ def test_random_reencode_bad_params(kwargs, match):
 def test_grid_crop_boxes_cover_and_thin():
     assert grid_crop_boxes(128, 128, 64, 16) == [(0, 0), (0, 64), (64, 0), (64, 64)]
     boxes = grid_crop_boxes(512, 512, 64, 16)
-    assert len(boxes) == 16 and all(t % 8 == 0 and l % 8 == 0 for t, l in boxes)
+    assert len(boxes) == 16 and all(t % 8 == 0 and c % 8 == 0 for t, c in boxes)
     assert max(t for t, _ in boxes) == 448  # reaches the far edge
     assert grid_crop_boxes(32, 40, 64, 16) == [(0, 0)]  # smaller than a crop: scored whole
 
@@ -99,13 +107,25 @@ def test_npr_on_crops_learns_upsampling_traces_at_any_size():
     rng = np.random.RandomState(0)
     X = [_noise(rng, 80, 96) for _ in range(16)] + [_upsampled(rng, 80, 96) for _ in range(16)]
     y = np.r_[np.zeros(16), np.ones(16)].astype(int)
-    clf = SAMNetClassifier(NPRNet, module__width=4, crop_size=32, crops_per_image=2,
-                           max_epochs=4, lr=0.01, batch_size=16, random_state=0)
+    clf = SAMNetClassifier(
+        NPRNet,
+        module__width=4,
+        crop_size=32,
+        crops_per_image=2,
+        max_epochs=4,
+        lr=0.01,
+        batch_size=16,
+        random_state=0,
+    )
     clf.fit(X, y)
     assert len(clf.history_) == 4
     # new images of other sizes (larger and smaller than a crop) are scored whole
-    test = [_noise(rng, 160, 128), _upsampled(rng, 160, 128), _noise(rng, 24, 24),
-            _upsampled(rng, 24, 24)]
+    test = [
+        _noise(rng, 160, 128),
+        _upsampled(rng, 160, 128),
+        _noise(rng, 24, 24),
+        _upsampled(rng, 24, 24),
+    ]
     p = clf.predict_proba(test)[:, 1]
     assert p.shape == (4,) and p[1] > p[0] and p[3] > p[2]
     np.testing.assert_allclose(clf.decision_function(test[:2])[1] > 0, p[1] > 0.5)
@@ -123,15 +143,25 @@ def test_crop_mode_train_transform_is_redrawn_each_epoch(monkeypatch):
     monkeypatch.setattr(RandomReencode, "transform", spy)
     rng = np.random.RandomState(0)
     X = [_noise(rng, 40, 40) for _ in range(4)]
-    SAMNetClassifier(NPRNet, module__width=2, crop_size=16, max_epochs=3, batch_size=8,
-                     train_transform=RandomReencode(), random_state=0).fit(X, [0, 1, 0, 1])
+    SAMNetClassifier(
+        NPRNet,
+        module__width=2,
+        crop_size=16,
+        max_epochs=3,
+        batch_size=8,
+        train_transform=RandomReencode(),
+        random_state=0,
+    ).fit(X, [0, 1, 0, 1])
     assert len(seen) == 3 and len(set(seen)) == 3
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"crop_size": 15}, "even"), ({"crop_size": 16, "image_size": 16}, "exclude"),
-     ({"crop_size": 16, "crops_per_image": 0}, "crops_per_image")],
+    [
+        ({"crop_size": 15}, "even"),
+        ({"crop_size": 16, "image_size": 16}, "exclude"),
+        ({"crop_size": 16, "crops_per_image": 0}, "crops_per_image"),
+    ],
 )
 def test_crop_mode_bad_params(kwargs, match):
     X = [np.zeros((32, 32, 3), np.uint8)] * 2
@@ -158,8 +188,9 @@ def test_make_pseudo_fakes_keep_content_size_and_are_reproducible():
 def test_make_pseudo_fakes_upsamplers_and_vae(upsampler):
     rng = np.random.RandomState(0)
     photos = [_noise(rng, 48, 40)]
-    out = make_pseudo_fakes(photos, upsampler=upsampler, factor=4, n_decoders=1, fit_steps=1,
-                            random_state=0)
+    out = make_pseudo_fakes(
+        photos, upsampler=upsampler, factor=4, n_decoders=1, fit_steps=1, random_state=0
+    )
     assert out[0].shape == (48, 40, 3)
     vae = make_pseudo_fakes(photos, method="vae", n_decoders=1, fit_steps=1, random_state=0)
     assert vae[0].shape == (48, 40, 3)
@@ -186,8 +217,9 @@ def test_pseudo_fake_classifier_real_only_and_balancing():
     np.testing.assert_allclose(clf.predict_proba(reals[:2]), 0.5)  # balanced prior
     # two real images, four fakes: pseudo-fakes + repeats balance the classes
     y = np.array(["real"] * 2 + ["fake"] * 4)
-    clf = PseudoFakeClassifier(base, real_label="real", fake_label="fake", n_decoders=1,
-                               fit_steps=1, random_state=0).fit(reals, y)
+    clf = PseudoFakeClassifier(
+        base, real_label="real", fake_label="fake", n_decoders=1, fit_steps=1, random_state=0
+    ).fit(reals, y)
     assert clf.n_pseudo_fakes_ == 2 and sorted(clf.classes_) == ["fake", "real"]
     np.testing.assert_allclose(clf.predict_proba(reals[:1]), 0.5)
     with pytest.raises(ValueError, match="real_label"):
@@ -212,12 +244,17 @@ def test_default_detector_is_small_and_safe():
 
 def _container_images():
     imgs = list(skforensics.datasets.load_images(load_sample_images("all").paths))
-    root = os.environ.get("SKFORENSICS_SHARED_DATA",
-                          os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    root = os.environ.get(
+        "SKFORENSICS_SHARED_DATA",
+        os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"),
+    )
     mg = os.path.join(root, "multigen")
     if os.path.isdir(mg):
-        files = sorted(os.path.join(mg, d, f) for d in ("real", "fake")
-                       for f in os.listdir(os.path.join(mg, d)))[::12]
+        files = sorted(
+            os.path.join(mg, d, f)
+            for d in ("real", "fake")
+            for f in os.listdir(os.path.join(mg, d))
+        )[::12]
         imgs += list(skforensics.datasets.load_images(files))
     return imgs
 

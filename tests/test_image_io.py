@@ -176,7 +176,9 @@ def test_permission_denied_is_worded_as_such(tmp_path, monkeypatch):
         return real_open(path, *args, **kw)
 
     monkeypatch.setattr(io_mod.os, "open", deny)
-    with pytest.raises(ImageLoadError, match=r"locked\.png' cannot be read: permission denied") as e:
+    with pytest.raises(
+        ImageLoadError, match=r"locked\.png' cannot be read: permission denied"
+    ) as e:
         load_image(p)
     assert "corrupt" not in str(e.value)
     monkeypatch.undo()
@@ -205,9 +207,16 @@ def _peak_rss_mb(code):
     out = subprocess.run(
         # VmHWM: peak of this process's own memory (ru_maxrss would include the
         # parent's, inherited across fork + exec)
-        [sys.executable, "-c", code + "\nfor line in open('/proc/self/status'):\n"
-         "    if line.startswith('VmHWM'): print(int(line.split()[1]) // 1024)"],
-        capture_output=True, text=True, check=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            code + "\nfor line in open('/proc/self/status'):\n"
+            "    if line.startswith('VmHWM'): print(int(line.split()[1]) // 1024)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     return int(out.stdout.split()[-1]), out.stdout
@@ -217,16 +226,20 @@ def _peak_rss_mb(code):
 def test_108mp_photo_loads_with_default_limit(photo_108mp):
     # full resolution (what the crop-based extractors need): accepted under the
     # default limit, at most ~7 bytes per pixel at the peak (Pillow 4 + array 3)
-    code = ("from skforensics.datasets import load_images\n"
-            f"a = load_images([{photo_108mp!r}])[0]\n"
-            "print(a.shape, a[100, 100].tolist(), a[5000, 8000].tolist())")
+    code = (
+        "from skforensics.datasets import load_images\n"
+        f"a = load_images([{photo_108mp!r}])[0]\n"
+        "print(a.shape, a[100, 100].tolist(), a[5000, 8000].tolist())"
+    )
     peak, out = _peak_rss_mb(code)
     assert "(9000, 12000, 3)" in out and "[200, 10, 10]" in out
     assert peak < 108 * 7 + 250, peak
     # reduced decoding (JPEG draft mode) for a consumer that resizes to 224
-    code = ("from skforensics._image_io import load_image\n"
-            f"a = load_image({photo_108mp!r}, reduce_to=224)\n"
-            "print(a.shape)")
+    code = (
+        "from skforensics._image_io import load_image\n"
+        f"a = load_image({photo_108mp!r}, reduce_to=224)\n"
+        "print(a.shape)"
+    )
     peak_small, out = _peak_rss_mb(code)
     assert "(1125, 1500, 3)" in out  # 1/8 scale: shorter side 1125 >= 2 * 224
     assert peak_small < 300 and peak_small < peak / 3, (peak_small, peak)
@@ -264,12 +277,21 @@ def test_limit_above_pillows_own_works(tmp_path, monkeypatch):
 
 def _bomb_png(path, w, h):
     """A valid PNG header declaring ``w x h`` pixels, with almost no data."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
 
-    raw = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    raw = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
     path.write_bytes(raw)
     return raw
 

@@ -22,7 +22,6 @@ from skforensics.metrics import (  # noqa: E402
 )
 from skforensics.neural import LinearProbe, MLPHead, SAMNetClassifier, SmallForensicCNN  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -36,7 +35,9 @@ def _blobs(n=60, d=4, seed=0):
 @pytest.fixture(scope="module")
 def mlp_fitted():
     X, y = _blobs()
-    clf = SAMNetClassifier(MLPHead, module__hidden_sizes=(6, 5), max_epochs=2, batch_size=16, random_state=0)
+    clf = SAMNetClassifier(
+        MLPHead, module__hidden_sizes=(6, 5), max_epochs=2, batch_size=16, random_state=0
+    )
     return clf.fit(X, y), X, y
 
 
@@ -54,7 +55,9 @@ def test_vmap_matches_loop_cnn_images():
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, (12, 16, 16, 3)).astype(np.uint8)
     y = np.arange(12) % 2
-    clf = SAMNetClassifier(SmallForensicCNN, module__widths=(4, 6), max_epochs=1, batch_size=6, random_state=0)
+    clf = SAMNetClassifier(
+        SmallForensicCNN, module__widths=(4, 6), max_epochs=1, batch_size=6, random_state=0
+    )
     clf.fit(X, y)
     a = layerwise_gsnr(clf, X, y, batch_size=5)
     b = layerwise_gsnr(clf, X, y, method="loop")
@@ -83,7 +86,12 @@ def test_layers_aggregate_and_batch_size(mlp_fitted):
     last = layerwise_gsnr(clf, X, y, layers=-1, batch_size=7)
     assert list(last.layer) == ["out"]
     np.testing.assert_allclose(last.gsnr, full.gsnr[-1:], rtol=1e-5)
-    assert list(layerwise_gsnr(clf, X, y, layers=["body.*"]).layer) == ["body.0", "body.1", "body.4", "body.5"]
+    assert list(layerwise_gsnr(clf, X, y, layers=["body.*"]).layer) == [
+        "body.0",
+        "body.1",
+        "body.4",
+        "body.5",
+    ]
     assert list(layerwise_gsnr(clf, X, y, layers="out").layer) == ["out"]
     assert gsnr_score(clf, X, y, aggregate="min") == pytest.approx(full.gsnr.min(), rel=1e-6)
     assert gsnr_score(clf, X, y, aggregate="first") == pytest.approx(full.gsnr[0], rel=1e-6)
@@ -117,12 +125,16 @@ def test_pipeline_and_grid_search_with_gsnr_scorer():
     X, y = _blobs(n=48)
     pipe = make_pipeline(
         StandardScaler(),
-        SAMNetClassifier(MLPHead, module__hidden_sizes=(4,), max_epochs=2, batch_size=16, random_state=0),
+        SAMNetClassifier(
+            MLPHead, module__hidden_sizes=(4,), max_epochs=2, batch_size=16, random_state=0
+        ),
     )
     pipe.fit(X, y)
     assert np.isfinite(gsnr_score(pipe, X, y))
     search = GridSearchCV(
-        SAMNetClassifier(MLPHead, module__hidden_sizes=(4,), max_epochs=2, batch_size=16, random_state=0),
+        SAMNetClassifier(
+            MLPHead, module__hidden_sizes=(4,), max_epochs=2, batch_size=16, random_state=0
+        ),
         {"optimizer__rho": [0.01, 0.5]},
         scoring=make_gsnr_scorer(),
         cv=2,
@@ -140,9 +152,18 @@ def cifake_highpass(cifake_small):
 
     paths, y, _ = cifake_small
     rng = np.random.RandomState(0)
-    keep = np.sort(np.r_[rng.choice(np.flatnonzero(y == 0), 200, False), rng.choice(np.flatnonzero(y == 1), 200, False)])
+    keep = np.sort(
+        np.r_[
+            rng.choice(np.flatnonzero(y == 0), 200, False),
+            rng.choice(np.flatnonzero(y == 1), 200, False),
+        ]
+    )
     imgs = np.stack(load_images([paths[i] for i in keep])).astype(np.float32) / 255
-    hp = imgs - (np.roll(imgs, 1, 1) + np.roll(imgs, -1, 1) + np.roll(imgs, 1, 2) + np.roll(imgs, -1, 2)) / 4
+    hp = (
+        imgs
+        - (np.roll(imgs, 1, 1) + np.roll(imgs, -1, 1) + np.roll(imgs, 1, 2) + np.roll(imgs, -1, 2))
+        / 4
+    )
     n = len(imgs)
     feats = np.abs(hp).reshape(n, 4, 8, 4, 8, 3).mean((2, 4)).reshape(n, -1)
     feats = (feats - feats.mean(0)) / feats.std(0)
@@ -152,8 +173,13 @@ def cifake_highpass(cifake_small):
 def test_sam_collapse_and_critical_radius(cifake_highpass):
     X, y = cifake_highpass
     net = SAMNetClassifier(
-        MLPHead, module__hidden_sizes=(16,), lr=0.05, optimizer__momentum=0.9, max_epochs=10,
-        batch_size=32, random_state=0,
+        MLPHead,
+        module__hidden_sizes=(16,),
+        lr=0.05,
+        optimizer__momentum=0.9,
+        max_epochs=10,
+        batch_size=32,
+        random_state=0,
     )
     cv = StratifiedKFold(2, shuffle=True, random_state=0)
     res = critical_optimization_radius(net, X, y, rhos=[0.01, 0.1, 100.0, 1000.0], cv=cv)
@@ -187,7 +213,9 @@ def test_displays():
     import matplotlib.pyplot as plt
 
     X, y = _blobs()
-    clf = SAMNetClassifier(MLPHead, module__hidden_sizes=(4,), max_epochs=1, random_state=0).fit(X, y)
+    clf = SAMNetClassifier(MLPHead, module__hidden_sizes=(4,), max_epochs=1, random_state=0).fit(
+        X, y
+    )
     disp = GSNRProfileDisplay.from_estimator(clf, X, y, label="SAM")
     assert len(disp.layers) == 3 and disp.ax_.get_yscale() == "log"
     looped = GSNRProfileDisplay.from_estimator(clf, X, y, method="loop", ax=disp.ax_)
@@ -198,8 +226,9 @@ def test_displays():
     assert disp2.ax_ is disp.ax_ and len(disp.ax_.get_lines()) == 2
     with pytest.raises(ValueError, match="same length"):
         GSNRProfileDisplay(["a"], [1.0, 2.0])
-    rs = RadiusSweepDisplay([0.1, 1, 10], [0.9, 0.8, 0.5], [0.01, 0.02, 0.0], 0.5, threshold=0.54,
-                            critical_radius=5.0).plot()
+    rs = RadiusSweepDisplay(
+        [0.1, 1, 10], [0.9, 0.8, 0.5], [0.01, 0.02, 0.0], 0.5, threshold=0.54, critical_radius=5.0
+    ).plot()
     labels = [t.get_text() for t in rs.ax_.get_legend().get_texts()]
     assert any("critical radius" in t for t in labels)
     plt.close("all")
@@ -258,7 +287,9 @@ def test_auto_matches_loop_cnn_with_batchnorm(vmap_spy):
     rng = np.random.RandomState(0)
     X = rng.randint(0, 256, (12, 16, 16, 3)).astype(np.uint8)
     y = np.arange(12) % 2
-    clf = SAMNetClassifier(SmallForensicCNN, module__widths=(4, 6), max_epochs=1, batch_size=6, random_state=0)
+    clf = SAMNetClassifier(
+        SmallForensicCNN, module__widths=(4, 6), max_epochs=1, batch_size=6, random_state=0
+    )
     clf.fit(X, y)  # BatchNorm running statistics are non-trivial after training
     a, fallback = _three_methods(clf, X, y, 1e-3, vmap_spy, batch_size=5)
     assert list(a.layer) == ["features.0", "features.1", "features.4", "features.5", "out"]
@@ -320,7 +351,12 @@ def test_auto_falls_back_to_vmap_for_unsupported_layers(vmap_spy):
     clf = SAMNetClassifier(_Unsupported, max_epochs=2, batch_size=8, random_state=0).fit(X, y)
     _, fallback = _three_methods(clf, X, y, 1e-4, vmap_spy, batch_size=16)
     assert sorted(fallback) == [
-        "act.weight", "scale", "shared.bias", "shared.weight", "twice.bias", "twice.weight",
+        "act.weight",
+        "scale",
+        "shared.bias",
+        "shared.weight",
+        "twice.bias",
+        "twice.weight",
     ]
 
 
@@ -380,11 +416,18 @@ def test_auto_on_clip_finetune_head(tiny_clip_name, vmap_spy):
     X = rng.randint(0, 256, (10, 24, 24, 3)).astype(np.uint8)
     y = np.arange(10) % 2
     clf = SAMNetClassifier(
-        CLIPFineTuneHead, module__model_name=tiny_clip_name, module__pretrained=None,
-        module__random_state=0, max_epochs=1, batch_size=5, random_state=0,
+        CLIPFineTuneHead,
+        module__model_name=tiny_clip_name,
+        module__pretrained=None,
+        module__random_state=0,
+        max_epochs=1,
+        batch_size=5,
+        random_state=0,
     ).fit(X, y)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # vmap: no batching rule for some attention ops
+        warnings.simplefilter(
+            "ignore", UserWarning
+        )  # vmap: no batching rule for some attention ops
         # float32 attention: batched and single-sample passes differ by up to ~3e-3
         _, fallback = _three_methods(clf, X, y, 1e-3, vmap_spy, loop_rtol=1e-2, batch_size=4)
     # the MLP Linears and the head use the layer rules; attention's out_proj is

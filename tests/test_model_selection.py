@@ -22,7 +22,9 @@ from skforensics.perturbations import GaussianBlur, JPEGCompression
 def _toy(n=30, seed=0, paired=True):
     """Two generators; generator 'b' is shifted along another axis than 'a'."""
     rng = np.random.RandomState(seed)
-    X = np.vstack([rng.randn(n, 2), rng.randn(n, 2) + [3, 0], rng.randn(n, 2), rng.randn(n, 2) + [0, 3]])
+    X = np.vstack(
+        [rng.randn(n, 2), rng.randn(n, 2) + [3, 0], rng.randn(n, 2), rng.randn(n, 2) + [0, 3]]
+    )
     y = np.repeat([0, 1, 0, 1], n)
     if paired:
         gen = np.repeat(["real:a", "a", "real:b", "b"], n)
@@ -90,7 +92,9 @@ def test_cross_generator_report_modes():
 
 
 def test_report_table():
-    t = ReportTable(["name", "acc"], [{"name": "x", "acc": 0.5}, {"name": "mean", "acc": float("nan")}])
+    t = ReportTable(
+        ["name", "acc"], [{"name": "x", "acc": 0.5}, {"name": "mean", "acc": float("nan")}]
+    )
     text = repr(t)
     assert "name" in text and "0.500" in text and "nan" in text
     assert t.to_dict() == {"name": ["x", "mean"], "acc": [0.5, t["acc"][1]]}
@@ -153,7 +157,11 @@ def test_robustness_report():
     clf = make_pipeline(SpectralFeatureExtractor(n_bins=16), LogisticRegression(max_iter=1000))
     clf.fit(data.paths, data.y)
     rep = robustness_report(clf, data.paths, data.y, [JPEGCompression(30), GaussianBlur(1.0)])
-    assert rep["perturbation"] == ["clean", "JPEGCompression(quality=30)", "GaussianBlur(sigma=1.0)"]
+    assert rep["perturbation"] == [
+        "clean",
+        "JPEGCompression(quality=30)",
+        "GaussianBlur(sigma=1.0)",
+    ]
     assert rep.row("clean")["acc"] > 0.9  # training images
     assert rep.row("GaussianBlur(sigma=1.0)")["acc"] < rep.row("clean")["acc"]
     rep_cv = robustness_report(clf, data.paths, data.y, {"q50": JPEGCompression(50)}, cv=3)

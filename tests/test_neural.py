@@ -120,7 +120,12 @@ def test_sam_runs_two_fresh_passes_per_step_and_sgd_one():
 def test_grace_optimizer_in_net():
     X, y = _blobs()
     clf = SAMNetClassifier(
-        MLPHead, optimizer=GRACE, optimizer__rank=1, lr=0.2, max_epochs=8, batch_size=16,
+        MLPHead,
+        optimizer=GRACE,
+        optimizer__rank=1,
+        lr=0.2,
+        max_epochs=8,
+        batch_size=16,
         random_state=0,
     ).fit(X, y)
     assert isinstance(clf.optimizer_, GRACE)
@@ -155,7 +160,10 @@ def test_cnn_on_paths_with_image_size(cifake_small):
 
 def test_mixed_sizes_need_image_size():
     rng = np.random.RandomState(0)
-    X = [rng.randint(0, 255, (16, 16, 3)).astype(np.uint8), rng.randint(0, 255, (20, 16, 3)).astype(np.uint8)]
+    X = [
+        rng.randint(0, 255, (16, 16, 3)).astype(np.uint8),
+        rng.randint(0, 255, (20, 16, 3)).astype(np.uint8),
+    ]
     with pytest.raises(ValueError, match="image_size"):
         SAMNetClassifier(SmallForensicCNN).fit(X, [0, 1])
     clf = SAMNetClassifier(SmallForensicCNN, image_size=(12, 12), max_epochs=1, **TINY_CNN)
@@ -187,8 +195,13 @@ def test_augment_views_reach_the_criterion():
             return super().forward(y_pred, y_true)
 
     clf = SAMNetClassifier(
-        SmallForensicCNN, criterion=Spy, augment=FlipViews(), max_epochs=1, batch_size=8,
-        random_state=0, **TINY_CNN,
+        SmallForensicCNN,
+        criterion=Spy,
+        augment=FlipViews(),
+        max_epochs=1,
+        batch_size=8,
+        random_state=0,
+        **TINY_CNN,
     ).fit(X, y)
     assert seen and all(s == "ViewOutput" for s in seen)
     assert clf.augment_.fitted_ and not hasattr(clf.augment, "fitted_")
@@ -200,8 +213,14 @@ def test_augment_views_reach_the_criterion():
 def test_feature_alignment_through_net():
     X, y = _images()
     clf = SAMNetClassifier(
-        SmallForensicCNN, criterion=FeatureAlignmentLoss, criterion__alpha=1.0,
-        augment=FlipViews(), max_epochs=1, batch_size=8, random_state=0, **TINY_CNN,
+        SmallForensicCNN,
+        criterion=FeatureAlignmentLoss,
+        criterion__alpha=1.0,
+        augment=FlipViews(),
+        max_epochs=1,
+        batch_size=8,
+        random_state=0,
+        **TINY_CNN,
     ).fit(X, y)
     assert np.isfinite(clf.history_[-1]["train_loss"])
 
@@ -244,7 +263,9 @@ def test_gram_alignment_properties():
     assert float(gram_alignment(f, torch.randn(6, 2, 4, generator=g))) > 0.01
     out = ViewOutput(torch.zeros(6, 2), None, f, torch.randn(6, 1, 4, generator=g))
     y = torch.zeros(6, dtype=torch.long)
-    assert float(FeatureAlignmentLoss(alpha=2.0)(out, y)) > float(FeatureAlignmentLoss(alpha=0.0)(out, y))
+    assert float(FeatureAlignmentLoss(alpha=2.0)(out, y)) > float(
+        FeatureAlignmentLoss(alpha=0.0)(out, y)
+    )
 
 
 # ------------------------------------------------------------------ CLIP head
@@ -259,7 +280,12 @@ def test_clip_finetune_head(tiny_clip_name):
         CLIPFineTuneHead(tiny_clip_name, pretrained=None, n_trainable_blocks=9)
     X, y = _images(n=16, size=24)
     clf = SAMNetClassifier(
-        CLIPFineTuneHead, module__model_name=tiny_clip_name, module__pretrained=None,
-        module__random_state=0, max_epochs=1, batch_size=8, random_state=0,
+        CLIPFineTuneHead,
+        module__model_name=tiny_clip_name,
+        module__pretrained=None,
+        module__random_state=0,
+        max_epochs=1,
+        batch_size=8,
+        random_state=0,
     ).fit(X, y)
     assert clf.predict_proba(X).shape == (16, 2)

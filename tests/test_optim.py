@@ -8,7 +8,6 @@ torch = pytest.importorskip("torch")
 
 from skforensics.optim import GRACE, SAM, frozen_bn_stats  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -237,7 +236,8 @@ def test_grace_trains_and_pickles():
 
 
 @pytest.mark.parametrize(
-    "kwargs", [dict(beta=1.0), dict(beta=-0.1), dict(rank=0), dict(rank=1.5), dict(curvature_power=-1)]
+    "kwargs",
+    [dict(beta=1.0), dict(beta=-0.1), dict(rank=0), dict(rank=1.5), dict(curvature_power=-1)],
 )
 def test_grace_bad_params(kwargs):
     w = torch.nn.Parameter(torch.zeros(2))

@@ -172,8 +172,14 @@ def test_samnet_cnn_round_trip(tmp_path, sample, one_torch_thread):
     from skforensics.neural import SAMNetClassifier, SmallForensicCNN
 
     net = SAMNetClassifier(
-        SmallForensicCNN, module__widths=(8, 16), max_epochs=2, batch_size=16,
-        image_size=32, optimizer__momentum=0.9, random_state=0, device="cpu",
+        SmallForensicCNN,
+        module__widths=(8, 16),
+        max_epochs=2,
+        batch_size=16,
+        image_size=32,
+        optimizer__momentum=0.9,
+        random_state=0,
+        device="cpu",
     ).fit(sample.paths, sample.y)
     path = tmp_path / "net.skf"
     skforensics.save(net, path)
@@ -320,13 +326,25 @@ def _hostile_v2(tmp_path, target):
     skforensics.save(make_pipeline(Hostile(str(target))), path)
     # a hand-written skops schema calling os.system(...) as a "constructor"
     schema = {
-        "__class__": "system", "__module__": "os", "__loader__": "ConstructorFromReduceNode",
+        "__class__": "system",
+        "__module__": "os",
+        "__loader__": "ConstructorFromReduceNode",
         "content": {
-            "__class__": "tuple", "__module__": "builtins", "__loader__": "TupleNode",
-            "content": [{"__class__": "str", "__module__": "builtins", "__loader__": "JsonNode",
-                         "content": json.dumps(f"touch {target}"), "is_json": True}],
+            "__class__": "tuple",
+            "__module__": "builtins",
+            "__loader__": "TupleNode",
+            "content": [
+                {
+                    "__class__": "str",
+                    "__module__": "builtins",
+                    "__loader__": "JsonNode",
+                    "content": json.dumps(f"touch {target}"),
+                    "is_json": True,
+                }
+            ],
         },
-        "protocol": 2, "_skops_version": "0.16.0",
+        "protocol": 2,
+        "_skops_version": "0.16.0",
     }
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -336,16 +354,21 @@ def _hostile_v2(tmp_path, target):
     arc = io.BytesIO()
     with zipfile.ZipFile(arc, "w") as zf:
         zf.writestr("model.skops", buf.getvalue())
-    system_path.write_bytes(b"SKFORENSICS-MODEL 2\n" + json.dumps(header).encode() + b"\n"
-                            + arc.getvalue())
+    system_path.write_bytes(
+        b"SKFORENSICS-MODEL 2\n" + json.dumps(header).encode() + b"\n" + arc.getvalue()
+    )
     return [(path, f"{__name__}.Hostile"), (system_path, "os.system")]
 
 
 def _hostile_v1(tmp_path, target):
     header = {"versions": {"skforensics": skforensics.__version__}}
     path = tmp_path / "hostile_pickle.skf"
-    path.write_bytes(b"SKFORENSICS-MODEL 1\n" + json.dumps(header).encode() + b"\n"
-                     + pickle.dumps(_ExecPayload(str(target))))
+    path.write_bytes(
+        b"SKFORENSICS-MODEL 1\n"
+        + json.dumps(header).encode()
+        + b"\n"
+        + pickle.dumps(_ExecPayload(str(target)))
+    )
     return path
 
 

@@ -14,8 +14,13 @@ from skforensics.perturbations import (
     Resize,
 )
 
-ALL = [JPEGCompression(50), Resize(0.5), GaussianBlur(1.5), RandomCrop(16, random_state=0),
-       RandomPerturbation([JPEGCompression(50), GaussianBlur(1.5)], random_state=0)]
+ALL = [
+    JPEGCompression(50),
+    Resize(0.5),
+    GaussianBlur(1.5),
+    RandomCrop(16, random_state=0),
+    RandomPerturbation([JPEGCompression(50), GaussianBlur(1.5)], random_state=0),
+]
 
 
 def _images(n=3, size=40, seed=0):
@@ -30,7 +35,8 @@ def test_clone_pickle_params_and_dtype(est):
     c = clone(est)
     # nested perturbations are cloned, so compare their parameters through repr
     assert {k: repr(v) for k, v in c.get_params().items()} == {
-        k: repr(v) for k, v in est.get_params().items()}
+        k: repr(v) for k, v in est.get_params().items()
+    }
     out = est.fit(X).transform(X)
     assert out.dtype == np.uint8 and out.ndim == 4 and out.shape[-1] == 3
     np.testing.assert_array_equal(pickle.loads(pickle.dumps(est)).transform(X), out)
@@ -99,8 +105,10 @@ def test_random_perturbation_draws_from_its_candidates():
     cands = [JPEGCompression(40), GaussianBlur(2.0)]
     out = RandomPerturbation(cands, random_state=1).transform(X)
     singles = [c.transform(X) for c in cands]
-    which = [next(k for k, s in enumerate(singles) if np.array_equal(out[i], s[i]))
-             for i in range(len(X))]
+    which = [
+        next(k for k, s in enumerate(singles) if np.array_equal(out[i], s[i]))
+        for i in range(len(X))
+    ]
     assert set(which) == {0, 1}  # both drawn, every output is one of them
     np.testing.assert_array_equal(RandomPerturbation(cands, random_state=1).transform(X), out)
     assert not np.array_equal(RandomPerturbation(cands, random_state=2).transform(X), out)

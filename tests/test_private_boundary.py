@@ -123,8 +123,12 @@ _RST_IMPORT = re.compile(r"(?:from|import)\s+(skforensics(?:\.\w+)*)")
 
 
 @pytest.mark.parametrize(
-    "path", sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "docs").rglob("*.rst")
-                   if "gen_modules" not in p.parts and "auto_examples" not in p.parts)
+    "path",
+    sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "docs").rglob("*.rst")
+        if "gen_modules" not in p.parts and "auto_examples" not in p.parts
+    ),
 )
 def test_docs_import_public_modules_only(path):
     text = (ROOT / path).read_text(encoding="utf-8")
@@ -135,7 +139,9 @@ def test_docs_import_public_modules_only(path):
     assert not bad, f"{path} imports from private modules {bad}; use the public names"
 
 
-_DOCTEST_IMPORT = re.compile(r"^\s*(?:>>>|\.\.\.)\s+(?:from|import)\s+(skforensics(?:\.\w+)*)", re.M)
+_DOCTEST_IMPORT = re.compile(
+    r"^\s*(?:>>>|\.\.\.)\s+(?:from|import)\s+(skforensics(?:\.\w+)*)", re.M
+)
 
 
 def test_docstring_examples_import_public_modules_only():

@@ -90,8 +90,11 @@ def _params(func):
 
 def test_crawler_finds_public_functions():
     names = dict(PUBLIC_FUNCTIONS)
-    for expected in ("skforensics.features.radial_spectrum", "skforensics.metrics.gsnr_score",
-                     "skforensics.model_selection.threshold_at_fpr"):
+    for expected in (
+        "skforensics.features.radial_spectrum",
+        "skforensics.metrics.gsnr_score",
+        "skforensics.model_selection.threshold_at_fpr",
+    ):
         assert expected in names
     assert not [n for n in names if n.rsplit(".", 1)[1].startswith("_")]
 
@@ -110,7 +113,8 @@ def test_function_param_validation(name, func):
         f"{name}: constraints {sorted(constraints)} but parameters {sorted(params)}"
     )
     required = {
-        k: 1 if constraints[k] == "no_validation"
+        k: 1
+        if constraints[k] == "no_validation"
         else generate_valid_param(make_constraint(constraints[k][0]))
         for k, p in params.items()
         if p.default is p.empty

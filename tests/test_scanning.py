@@ -151,8 +151,9 @@ def test_dask_client_goes_through_map_ordered(images, model, monkeypatch):
     recs = list(iter_scores(model, paths, batch_size=5, client=client, threshold=0.3))
     assert calls == [(client, ["model"])]
     assert [r.path for r in recs] == paths
-    assert [r.verdict for r in recs] == [r.verdict for r in score_batch(model, paths,
-                                                                         threshold=0.3)]
+    assert [r.verdict for r in recs] == [
+        r.verdict for r in score_batch(model, paths, threshold=0.3)
+    ]
 
 
 def test_dask_in_process_cluster(images):
@@ -162,8 +163,9 @@ def test_dask_in_process_cluster(images):
     dd = pytest.importorskip("distributed")
     paths, y = images
     model = make_pipeline(SpectralFeatureExtractor(n_bins=8), LogisticRegression()).fit(paths, y)
-    with dd.Client(processes=False, n_workers=1, threads_per_worker=2,
-                   dashboard_address=None) as client:
+    with dd.Client(
+        processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None
+    ) as client:
         recs = list(iter_scores(model, paths, batch_size=4, client=client))
     local = score_batch(model, paths)
     assert [r.path for r in recs] == paths

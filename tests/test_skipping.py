@@ -30,8 +30,9 @@ def test_three_good_images_and_one_missing(sample, tmp_path, name):
     clf = _classifiers()[name]
     missing = str(tmp_path / "holiday_photo.jpg")
     # without the wrapper the batch is lost: this is the bug being fixed
-    plain = make_pipeline(SpectralFeatureExtractor(on_error="skip", n_bins=8), StandardScaler(),
-                          clf).fit(sample.paths, sample.y)
+    plain = make_pipeline(
+        SpectralFeatureExtractor(on_error="skip", n_bins=8), StandardScaler(), clf
+    ).fit(sample.paths, sample.y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SkippedImageWarning)
         with pytest.raises(ValueError, match="NaN"):
@@ -108,8 +109,9 @@ def test_labels_fill_value_and_how():
         est.predict(Xt)  # row 2 (partly NaN) reaches LogisticRegression
     # every row invalid: no call to the estimator, NaN of the right shape
     with pytest.warns(SkippedImageWarning):
-        proba = SkipInvalidRows(LogisticRegression()).fit(X, y).predict_proba(
-            np.full((2, 3), np.nan))
+        proba = (
+            SkipInvalidRows(LogisticRegression()).fit(X, y).predict_proba(np.full((2, 3), np.nan))
+        )
     assert proba.shape == (2, 2) and np.isnan(proba).all()
     # a regressor and a transformer work too
     reg = SkipInvalidRows(LinearRegression()).fit(X, X[:, 1])

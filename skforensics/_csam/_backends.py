@@ -199,7 +199,6 @@ class TorchOps:
         return (A * A).T @ v
 
 
-
 def get_ops(backend, device):
     """Array back-end and resolved device for the ``backend`` / ``device`` parameters.
 

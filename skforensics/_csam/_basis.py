@@ -99,11 +99,13 @@ def bspline_dense(xT, t, degree, n_knots, dtype=np.float64):
     p, n = xT.shape
     d = n_knots + degree - 1
     t = t.astype(dtype)
-    xb = np.clip(xT.astype(dtype), t[:, degree:degree + 1], t[:, degree + n_knots - 1:degree + n_knots])
+    xb = np.clip(
+        xT.astype(dtype), t[:, degree : degree + 1], t[:, degree + n_knots - 1 : degree + n_knots]
+    )
     # knot span s (index in t) with t[s] <= x < t[s+1], s in [degree, degree + K - 2]
     span = np.full((p, n), degree, dtype=np.intp)
     for k in range(1, n_knots - 1):
-        span += xb >= t[:, degree + k:degree + k + 1]
+        span += xb >= t[:, degree + k : degree + k + 1]
 
     def tk(off):
         return np.take_along_axis(t, span + off, axis=1)
@@ -143,7 +145,7 @@ def span_coefficients(t, degree, n_knots):
     """
     p = t.shape[0]
     ns, k1 = n_knots - 1, degree + 1
-    base = t[:, degree:degree + n_knots]
+    base = t[:, degree : degree + n_knots]
     nodes = (np.arange(k1) + 0.5) / k1  # interior: no ambiguity at span ends
     x = base[:, :ns, None] + np.diff(base, axis=1)[:, :, None] * nodes[None, None, :]
     B = bspline_dense(x.reshape(p, ns * k1), t, degree, n_knots)  # (p, d0, ns * k1)
@@ -164,11 +166,11 @@ def local_design(xT, t, degree, n_knots, dtype=np.float64):
     """
     p, n = xT.shape
     ns, k1 = n_knots - 1, degree + 1
-    base = t[:, degree:degree + n_knots].astype(dtype)
+    base = t[:, degree : degree + n_knots].astype(dtype)
     xb = np.clip(xT.astype(dtype, copy=False), base[:, :1], base[:, -1:])
     span = np.zeros((p, n), dtype=np.intp)
     for k in range(1, ns):
-        span += xb >= base[:, k:k + 1]
+        span += xb >= base[:, k : k + 1]
     flat = span + (np.arange(p) * ns)[:, None]
     inv_h = (1.0 / np.diff(base, axis=1)).ravel()
     u = (xb - np.take(base[:, :ns].ravel(), flat)) * np.take(inv_h, flat)
@@ -195,9 +197,20 @@ def feature_chunks(p, n, d):
         yield slice(a, min(p, a + step))
 
 
-
-def expand_basis(X, feats, *, knots, degree, n_knots, constant=None, mean=None, transform=None,
-                 dtype=np.float64, sample_weight=None, n_threads=1):
+def expand_basis(
+    X,
+    feats,
+    *,
+    knots,
+    degree,
+    n_knots,
+    constant=None,
+    mean=None,
+    transform=None,
+    dtype=np.float64,
+    sample_weight=None,
+    n_threads=1,
+):
     """Evaluate (and, when ``sample_weight`` is given, fit) the centred orthonormal basis.
 
     Parameters
@@ -268,16 +281,16 @@ def expand_basis(X, feats, *, knots, degree, n_knots, constant=None, mean=None, 
             if uniform_w:
                 M = np.matmul(B, B.transpose(0, 2, 1)).astype(np.float64) * s[0]
             else:
-                M = np.matmul(B * s.astype(dtype)[None, None, :],
-                              B.transpose(0, 2, 1)).astype(np.float64)
+                M = np.matmul(B * s.astype(dtype)[None, None, :], B.transpose(0, 2, 1)).astype(
+                    np.float64
+                )
             # partition of unity (sum_b B_b = 1): the weighted means are row sums of M
             m = M.sum(axis=2)
             cov = M - m[:, :, None] * m[:, None, :]
             evals, evecs = np.linalg.eigh(cov)  # ascending
             # the centred basis has rank <= d0 - 1: keep the top d0 - 1 directions
             evals, evecs = evals[:, 1:], evecs[:, :, 1:]
-            keep = ((evals > 1e-7 * evals[:, -1:]) & (evals > 1e-12)
-                    & ~constant[f][:, None])
+            keep = (evals > 1e-7 * evals[:, -1:]) & (evals > 1e-12) & ~constant[f][:, None]
             scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, evals, 1.0)), 0.0)
             T = evecs * scale[:, None, :]
             mean_out[sl], transform_out[sl] = m, T

@@ -162,8 +162,11 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
     """
 
     _parameter_constraints: dict = {  # noqa: RUF012 (sklearn convention)
-        **{k: v for k, v in CorrentropySparseAdditiveClassifier._parameter_constraints.items()
-           if k not in _NOT_IN_CV},
+        **{
+            k: v
+            for k, v in CorrentropySparseAdditiveClassifier._parameter_constraints.items()
+            if k not in _NOT_IN_CV
+        },
         "lams": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
         "lam_min_ratio": [Interval(numbers.Real, 0, 1, closed="neither")],
         "sigmas": ["array-like", None],
@@ -218,8 +221,11 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         self.verbose = verbose
 
     def _base_estimator(self):
-        params = {k: v for k, v in self.get_params(deep=False).items()
-                  if k in CorrentropySparseAdditiveClassifier._parameter_constraints}
+        params = {
+            k: v
+            for k, v in self.get_params(deep=False).items()
+            if k in CorrentropySparseAdditiveClassifier._parameter_constraints
+        }
         return CorrentropySparseAdditiveClassifier(**params)
 
     def _grid(self, lam_max):
@@ -253,8 +259,11 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         for attr in ("coef_", "intercept_", "support_", "prob_scale_"):  # no stale model
             self.__dict__.pop(attr, None)
         data = prepare_fit(self, X, y, sample_weight)
-        sigmas = (np.array([float(self.sigma)]) if self.sigmas is None
-                  else np.asarray(self.sigmas, dtype=float).ravel())
+        sigmas = (
+            np.array([float(self.sigma)])
+            if self.sigmas is None
+            else np.asarray(self.sigmas, dtype=float).ravel()
+        )
         if sigmas.size == 0 or np.any(sigmas <= 0):
             raise ValueError(f"sigmas must be positive; got {self.sigmas!r}")
         design = build_design(self, data)  # all the data: lam_max and the refit
@@ -278,8 +287,9 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         t0 = time.perf_counter()
         for fi, (train, test) in enumerate(splits):
             est = clone(base)
-            fdata = prepare_fit(est, data.X[train], labels[train],
-                                None if raw_sw is None else raw_sw[train])
+            fdata = prepare_fit(
+                est, data.X[train], labels[train], None if raw_sw is None else raw_sw[train]
+            )
             fdesign = build_design(est, fdata)
             Xt, yt = data.X[test], labels[test]
             n_tested[test] += 1
@@ -287,13 +297,15 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
                 est.sigma = float(sigma)
                 fits, ws = None, None
                 for li, lam in enumerate(grids[si]):
-                    fits = solve(est, fdesign, lam=lam, warm_start=fits, working_sets=ws,
-                                 verbose=0)
+                    fits = solve(est, fdesign, lam=lam, warm_start=fits, working_sets=ws, verbose=0)
                     set_solution(est, fits, lam, fdata, calibrate=scorer is not None)
                     margins = est.decision_function(Xt)
                     if scorer is None:
-                        idx = ((margins > 0).astype(int) if margins.ndim == 1
-                               else np.argmax(margins, axis=1))
+                        idx = (
+                            (margins > 0).astype(int)
+                            if margins.ndim == 1
+                            else np.argmax(margins, axis=1)
+                        )
                         scores[si, fi, li] = np.mean(est.classes_[idx] == yt)
                     else:
                         scores[si, fi, li] = scorer(est, Xt, yt)
@@ -302,12 +314,15 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
                     sizes[si, fi, li] = int(est.support_.sum())
                     iters[si, fi, li] = sum(f.n_iter for f in fits)
                     if self.verbose:
-                        print(f"[CSAM-CV] fold {fi} sigma={sigma:.3g} lam={lam:.4g}: "
-                              f"score={scores[si, fi, li]:.4f} support={sizes[si, fi, li]} "
-                              f"({time.perf_counter() - t0:.2f}s)")
+                        print(
+                            f"[CSAM-CV] fold {fi} sigma={sigma:.3g} lam={lam:.4g}: "
+                            f"score={scores[si, fi, li]:.4f} support={sizes[si, fi, li]} "
+                            f"({time.perf_counter() - t0:.2f}s)"
+                        )
                     if li + 1 < n_l:
-                        ws = strong_rule_working_sets(fits, lam_prev=lam,
-                                                      lam_next=grids[si, li + 1], sigma=sigma)
+                        ws = strong_rule_working_sets(
+                            fits, lam_prev=lam, lam_next=grids[si, li + 1], sigma=sigma
+                        )
         self.path_time_ = time.perf_counter() - t0
         mean = scores.mean(axis=1)  # (n_sigmas, n_lams)
         si, li = np.unravel_index(np.argmax(mean), mean.shape)  # first maximum: largest lam
@@ -325,10 +340,14 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
             set_solution(self, fits, self.lam_, data, calibrate=False)
             margins = oof[si, li]
             if np.isnan(margins).any() or np.any(n_tested != 1):  # folds are no partition
-                margins = (fits[0].margins[:, None] if n_out == 1
-                           else np.column_stack([f.margins for f in fits]))
-            self.prob_scale_ = fit_temperature(margins[:, 0] if n_out == 1 else margins,
-                                               data.y_ind, data.sw)
+                margins = (
+                    fits[0].margins[:, None]
+                    if n_out == 1
+                    else np.column_stack([f.margins for f in fits])
+                )
+            self.prob_scale_ = fit_temperature(
+                margins[:, 0] if n_out == 1 else margins, data.y_ind, data.sw
+            )
         return self
 
     def __sklearn_is_fitted__(self):

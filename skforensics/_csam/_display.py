@@ -60,8 +60,18 @@ class ComponentFunctionDisplay:
         self.importances = importances
 
     @classmethod
-    def from_estimator(cls, estimator, *, features=None, feature_names=None, class_index=0,
-                       grid_resolution=100, ax=None, n_cols=3, line_kw=None):
+    def from_estimator(
+        cls,
+        estimator,
+        *,
+        features=None,
+        feature_names=None,
+        class_index=0,
+        grid_resolution=100,
+        ax=None,
+        n_cols=3,
+        line_kw=None,
+    ):
         """Evaluate and plot the component functions of a fitted estimator.
 
         Parameters
@@ -93,9 +103,11 @@ class ComponentFunctionDisplay:
         check_is_fitted(estimator)
         p = estimator.n_features_in_
         if feature_names is None:
-            feature_names = (list(estimator.feature_names_in_)
-                             if hasattr(estimator, "feature_names_in_")
-                             else [f"x{j}" for j in range(p)])
+            feature_names = (
+                list(estimator.feature_names_in_)
+                if hasattr(estimator, "feature_names_in_")
+                else [f"x{j}" for j in range(p)]
+            )
         feature_names = [str(f) for f in feature_names]
         if len(feature_names) != p:
             raise ValueError(f"feature_names has {len(feature_names)} names, expected {p}")
@@ -106,8 +118,10 @@ class ComponentFunctionDisplay:
         else:
             if isinstance(features, (str, numbers.Integral)):
                 features = [features]
-            feats = np.array([feature_names.index(f) if isinstance(f, str) else int(f)
-                              for f in features], dtype=int)
+            feats = np.array(
+                [feature_names.index(f) if isinstance(f, str) else int(f) for f in features],
+                dtype=int,
+            )
             if np.any((feats < 0) | (feats >= p)):
                 raise ValueError(f"features must be in [0, {p}); got {feats.tolist()}")
         deg, K = estimator.degree, estimator.n_knots
@@ -151,8 +165,9 @@ class ComponentFunctionDisplay:
         if ax is None:
             n_cols_ = max(1, min(n_cols, k))
             n_rows = int(np.ceil(k / n_cols_))
-            fig, axes = plt.subplots(n_rows, n_cols_, squeeze=False,
-                                     figsize=(3.2 * n_cols_, 2.6 * n_rows))
+            fig, axes = plt.subplots(
+                n_rows, n_cols_, squeeze=False, figsize=(3.2 * n_cols_, 2.6 * n_rows)
+            )
             axes = axes.ravel()
             for extra in axes[k:]:
                 extra.set_visible(False)

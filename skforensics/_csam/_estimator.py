@@ -60,8 +60,18 @@ class Design:
         """Largest ``lam_max`` over the one-vs-rest problems (``sigma``: default ``est.sigma``)."""
         sigma = est.sigma if sigma is None else sigma
         with blas_limit(1) if self.ops.name == "numpy" else nullcontext():
-            return max(lam_max(self.Phi, yk, self.s, n_basis=est._n_basis, sigma=sigma,
-                               q=int(est.q), ops=self.ops) for yk in self.targets)
+            return max(
+                lam_max(
+                    self.Phi,
+                    yk,
+                    self.s,
+                    n_basis=est._n_basis,
+                    sigma=sigma,
+                    q=int(est.q),
+                    ops=self.ops,
+                )
+                for yk in self.targets
+            )
 
 
 def prepare_fit(est, X, y, sample_weight):
@@ -102,18 +112,30 @@ def build_design(est, data):
     big = n * p * d > _FLOAT32_ENTRIES
     threads = blas_threads()
     with blas_limit(1):
-        PhiT = est._fit_basis(X, sw, data.random_state, np.float32 if big else np.float64,
-                              n_threads=min(threads, os.cpu_count() or 1))
+        PhiT = est._fit_basis(
+            X,
+            sw,
+            data.random_state,
+            np.float32 if big else np.float64,
+            n_threads=min(threads, os.cpu_count() or 1),
+        )
     if ops.name == "torch":
         Phi = ops.torch.as_tensor(PhiT, device=ops.device).T
         del PhiT
     else:
         Phi = PhiT.T  # (n, D), Fortran-ordered view
     n_problems = 1 if est.classes_.size == 2 else est.classes_.size
-    targets = [ops.asarray(np.where(data.y_ind == (1 if n_problems == 1 else k), 1.0, -1.0))
-               for k in range(n_problems)]
-    return Design(Phi=Phi, s=ops.asarray(sw / sw.sum()), targets=targets, ops=ops,
-                  threads=threads if ops.name == "numpy" else 1)
+    targets = [
+        ops.asarray(np.where(data.y_ind == (1 if n_problems == 1 else k), 1.0, -1.0))
+        for k in range(n_problems)
+    ]
+    return Design(
+        Phi=Phi,
+        s=ops.asarray(sw / sw.sum()),
+        targets=targets,
+        ops=ops,
+        threads=threads if ops.name == "numpy" else 1,
+    )
 
 
 def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, verbose=None):
@@ -154,15 +176,31 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
             prev = warm_start[k]
             # the dual of an active group is its subgradient times kappa / eta: rescale
             ratio = lam / prev.lam if prev.lam > 0 else 1.0
-            warm = {"coef_init": prev.coef, "intercept_init": prev.intercept,
-                    "dual_init": prev.dual * ratio}
+            warm = {
+                "coef_init": prev.coef,
+                "intercept_init": prev.intercept,
+                "dual_init": prev.dual * ratio,
+            }
         with blas_limit(1) if ops.name == "numpy" else nullcontext():
             fit = fit_binary(
-                design.Phi, yk, design.s, n_basis=est._n_basis, lam=lam, sigma=sigma,
-                q=int(est.q), eta=est.eta, tol=est.tol, max_iter=est.max_iter,
-                admm_max_iter=est.admm_max_iter, ops=ops, threads=design.threads,
+                design.Phi,
+                yk,
+                design.s,
+                n_basis=est._n_basis,
+                lam=lam,
+                sigma=sigma,
+                q=int(est.q),
+                eta=est.eta,
+                tol=est.tol,
+                max_iter=est.max_iter,
+                admm_max_iter=est.admm_max_iter,
+                ops=ops,
+                threads=design.threads,
                 working_set=None if working_sets is None else working_sets[k],
-                verbose=verbose, label=label, **warm)
+                verbose=verbose,
+                label=label,
+                **warm,
+            )
         fits.append(fit)
     return fits
 
@@ -206,8 +244,9 @@ def fit_temperature(margins, y_ind, sw):
         # -[t log s(z) + (1-t) log(1-s(z))] = logaddexp(0, z) - t z
         return float(np.sum(w * (np.logaddexp(0.0, z) - T * z)))
 
-    res = minimize_scalar(nll, bounds=(np.log(1e-3), np.log(1e3)), method="bounded",
-                          options={"xatol": 1e-6})
+    res = minimize_scalar(
+        nll, bounds=(np.log(1e-3), np.log(1e3)), method="bounded", options={"xatol": 1e-6}
+    )
     return float(np.exp(res.x))
 
 
@@ -428,7 +467,6 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.backend = backend
         self.verbose = verbose
 
-
     # ---------------------------------------------------------------- basis
     def _basis(self, X, features=None, dtype=np.float64):
         """Transposed centred orthonormal basis of ``features``: (len * d, n), C-order.
@@ -438,19 +476,33 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         """
         feats = np.arange(self.n_features_in_) if features is None else np.asarray(features)
         with blas_limit(1):  # many tiny batched products: one BLAS thread is much faster
-            return expand_basis(X, feats, knots=self.knots_, degree=self.degree,
-                                n_knots=self.n_knots, mean=self._basis_mean,
-                                transform=self._basis_transform, dtype=dtype)[0]
+            return expand_basis(
+                X,
+                feats,
+                knots=self.knots_,
+                degree=self.degree,
+                n_knots=self.n_knots,
+                mean=self._basis_mean,
+                transform=self._basis_transform,
+                dtype=dtype,
+            )[0]
 
     def _fit_basis(self, X, sw, random_state, dtype, n_threads=1):
-        _, full, constant = make_knots(X, sw, self.n_knots, self.degree, self.knots,
-                                       random_state)
+        _, full, constant = make_knots(X, sw, self.n_knots, self.degree, self.knots, random_state)
         self.knots_ = full
         self._constant = constant
         self._n_basis = self.n_knots + self.degree - 2
         PhiT, self._basis_mean, self._basis_transform = expand_basis(
-            X, np.arange(X.shape[1]), knots=full, degree=self.degree, n_knots=self.n_knots,
-            constant=constant, dtype=dtype, sample_weight=sw, n_threads=n_threads)
+            X,
+            np.arange(X.shape[1]),
+            knots=full,
+            degree=self.degree,
+            n_knots=self.n_knots,
+            constant=constant,
+            dtype=dtype,
+            sample_weight=sw,
+            n_threads=n_threads,
+        )
         return PhiT
 
     # ------------------------------------------------------------------ fit
@@ -492,9 +544,13 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         k = self.calibration_cv
         # class weights are already in sw; the fold models must not apply them again;
         # an "auto" lam is resolved once, on all the data
-        fold_model = clone(self).set_params(calibration_cv=None, class_weight=None, verbose=False,
-                                            lam=self.lam_,
-                                            random_state=random_state.randint(2**31 - 1))
+        fold_model = clone(self).set_params(
+            calibration_cv=None,
+            class_weight=None,
+            verbose=False,
+            lam=self.lam_,
+            random_state=random_state.randint(2**31 - 1),
+        )
         folds = StratifiedKFold(k, shuffle=True, random_state=random_state.randint(2**31 - 1))
         out = np.zeros((X.shape[0], 1 if self.classes_.size == 2 else self.classes_.size))
         for train, test in folds.split(X, y_ind):
@@ -612,4 +668,3 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
-

@@ -227,9 +227,28 @@ class BinaryFit:
     lam: float = float("nan")
 
 
-def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_max_iter, ops,
-               threads=1, coef_init=None, intercept_init=0.0, dual_init=None,
-               working_set=None, verbose=0, label=""):
+def fit_binary(
+    Phi,
+    y,
+    s,
+    *,
+    n_basis,
+    lam,
+    sigma,
+    q,
+    eta,
+    tol,
+    max_iter,
+    admm_max_iter,
+    ops,
+    threads=1,
+    coef_init=None,
+    intercept_init=0.0,
+    dual_init=None,
+    working_set=None,
+    verbose=0,
+    label="",
+):
     """Fit one binary (labels +-1) correntropy sparse additive machine.
 
     Parameters
@@ -299,9 +318,21 @@ def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_ma
                 cols = (ws[:, None] * d + np.arange(d)[None, :]).ravel()
                 A = ops.take_cols(Phi, cols)
                 ybar = ops.sum(v * y) / sv
-                th, mw, k, route = admm(A, y - ybar, v, kappa=kappa, eta=eta, theta=coef[cols],
-                                        mu=mu[cols], q=q, n_basis=d, tol=tol,
-                                        max_iter=admm_max_iter, ops=ops, threads=threads)
+                th, mw, k, route = admm(
+                    A,
+                    y - ybar,
+                    v,
+                    kappa=kappa,
+                    eta=eta,
+                    theta=coef[cols],
+                    mu=mu[cols],
+                    q=q,
+                    n_basis=d,
+                    tol=tol,
+                    max_iter=admm_max_iter,
+                    ops=ops,
+                    threads=threads,
+                )
                 routes.append(route)
                 admm_iters.append(k)
                 new_coef = ops.zeros(D)
@@ -340,15 +371,25 @@ def fit_binary(Phi, y, s, *, n_basis, lam, sigma, q, eta, tol, max_iter, admm_ma
         curve.append(J)
         if verbose:
             nsel = int(np.sum(ops.to_numpy(ops.rownorm(coef.reshape(G, d), 2)) > 0))
-            print(f"[CSAM{label}] HQ {t}: objective={J:.6g} support={nsel} "
-                  f"working_set={ws.size} admm_iter={admm_iters[-1] if admm_iters else 0} "
-                  f"route={routes[-1] if routes else '-'} ({time.perf_counter() - t0:.2f}s)")
+            print(
+                f"[CSAM{label}] HQ {t}: objective={J:.6g} support={nsel} "
+                f"working_set={ws.size} admm_iter={admm_iters[-1] if admm_iters else 0} "
+                f"route={routes[-1] if routes else '-'} ({time.perf_counter() - t0:.2f}s)"
+            )
         if decrease <= tol:  # Algorithm 1, step 4
             if checked:
                 break
             check = True  # converged on the working set: check the KKT conditions
         else:
             check = False
-    return BinaryFit(coef=ops.to_numpy(coef), intercept=float(c), n_iter=n_iter,
-                     objective_curve=np.asarray(curve), routes=routes, margins=ops.to_numpy(f),
-                     dual=ops.to_numpy(mu), gradient_norms=gn, lam=lam)
+    return BinaryFit(
+        coef=ops.to_numpy(coef),
+        intercept=float(c),
+        n_iter=n_iter,
+        objective_curve=np.asarray(curve),
+        routes=routes,
+        margins=ops.to_numpy(f),
+        dual=ops.to_numpy(mu),
+        gradient_norms=gn,
+        lam=lam,
+    )

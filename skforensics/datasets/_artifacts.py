@@ -38,16 +38,19 @@ def _build_upsampling_decoder(kind, width, n_up, generator):
                 if kind == "transposed":
                     layers += [nn.ConvTranspose2d(width, width, 4, stride=2, padding=1)]
                 else:
-                    layers += [nn.Upsample(scale_factor=2, mode=kind),
-                               nn.Conv2d(width, width, 3, padding=1)]
+                    layers += [
+                        nn.Upsample(scale_factor=2, mode=kind),
+                        nn.Conv2d(width, width, 3, padding=1),
+                    ]
                 layers += [nn.LeakyReLU(0.2)]
             layers += [nn.Conv2d(width, 3, 3, padding=1)]
             self.detail = nn.Sequential(*layers)
             self.scale = 2**n_up
 
         def forward(self, x):
-            base = nn.functional.interpolate(x, scale_factor=self.scale, mode="bilinear",
-                                             align_corners=False)
+            base = nn.functional.interpolate(
+                x, scale_factor=self.scale, mode="bilinear", align_corners=False
+            )
             return base + self.detail(x)
 
     with torch.random.fork_rng():
@@ -98,18 +101,24 @@ def _random_crops(images, size, n, rng):
         h, w = img.shape[:2]
         y = int(rng.integers(0, h - size + 1))
         x = int(rng.integers(0, w - size + 1))
-        out.append(img[y:y + size, x:x + size])
+        out.append(img[y : y + size, x : x + size])
     return np.stack(out)
 
 
 def _to_tensor(batch):
     import torch
 
-    return torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2).float().div_(127.5).sub_(1)
+    return (
+        torch.from_numpy(np.ascontiguousarray(batch))
+        .permute(0, 3, 1, 2)
+        .float()
+        .div_(127.5)
+        .sub_(1)
+    )
 
 
 def _to_uint8(t):
-    return (t.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy())
+    return t.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def _fit_decoder(decoder, images, *, is_vae, factor, fit_steps, rng, crop=64, batch=8):
@@ -147,12 +156,12 @@ def _decode_one(decoder, img, *, is_vae, factor, tile):
     with torch.inference_mode():
         for y in range(0, H, tile):
             for x in range(0, W, tile):
-                t = _to_tensor(img[None, y:min(y + tile, H), x:min(x + tile, W)])
+                t = _to_tensor(img[None, y : min(y + tile, H), x : min(x + tile, W)])
                 if is_vae:
                     r = _vae_forward(decoder, t)
                 else:
                     r = decoder(F.interpolate(t, scale_factor=1 / factor, mode="area"))
-                out[y:y + r.shape[2], x:x + r.shape[3]] = _to_uint8(r)[0]
+                out[y : y + r.shape[2], x : x + r.shape[3]] = _to_uint8(r)[0]
     return out
 
 

@@ -243,8 +243,12 @@ def list_images(paths, *, recursive=True, stdin=None):
                             seen_other.add(key)
                             ext = os.path.splitext(name)[1]
                             unsupported.append(
-                                (path, f"extension {ext!r} is not an image format Pillow "
-                                       "decodes" if ext else "no file extension")
+                                (
+                                    path,
+                                    f"extension {ext!r} is not an image format Pillow decodes"
+                                    if ext
+                                    else "no file extension",
+                                )
                             )
                         continue
                     reason = _classify_file(path)
@@ -400,7 +404,9 @@ def _check_readable(paths, y, gens, on_error):
             bad.append(p)
     if bad:
         warnings.warn(
-            f"{len(bad)} unreadable file(s) were left out, e.g. {bad[:3]}", UserWarning, stacklevel=3
+            f"{len(bad)} unreadable file(s) were left out, e.g. {bad[:3]}",
+            UserWarning,
+            stacklevel=3,
         )
     return [paths[i] for i in keep], [y[i] for i in keep], [gens[i] for i in keep]
 

@@ -271,7 +271,9 @@ class ResidualFeatureExtractor(ImageFeatureExtractorBase):
                     names += [f"npr_{c}_hist{k:+d}" for k in range(-_NPR_RANGE, _NPR_RANGE + 1)]
             elif g == "cooccurrence":
                 m = 2 * self.truncation + 1
-                names += [f"cooc_{ax}_{k}" for ax in ("vertical", "horizontal") for k in range(m**3)]
+                names += [
+                    f"cooc_{ax}_{k}" for ax in ("vertical", "horizontal") for k in range(m**3)
+                ]
             else:
                 names += [
                     f"chroma_cooc_{p}_{ax}_{k}"

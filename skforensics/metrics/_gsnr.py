@@ -93,10 +93,16 @@ def _select_layers(module, layers):
     for sel in layers:
         if isinstance(sel, numbers.Integral) and not isinstance(sel, bool):
             if not -len(names) <= sel < len(names):
-                raise ValueError(f"layer index {sel} out of range: the network has {len(names)} layers")
+                raise ValueError(
+                    f"layer index {sel} out of range: the network has {len(names)} layers"
+                )
             matches = [names[sel]]
         elif isinstance(sel, str):
-            matches = [n for n in names if n == sel or fnmatch.fnmatchcase(n, sel) or n.startswith(sel + ".")]
+            matches = [
+                n
+                for n in names
+                if n == sel or fnmatch.fnmatchcase(n, sel) or n.startswith(sel + ".")
+            ]
             if not matches:
                 raise ValueError(f"no layer matches {sel!r}; layers with parameters: {names}")
         else:
@@ -216,7 +222,9 @@ def _layer_moments(kind, mod, locs, a, d):
         if "weight" in locs:  # shared over tokens: per-sample gradients, a chunk at a time
             step = max(1, _CHUNK_FLOATS // (mod.weight.numel() + a3[0].numel() + d3[0].numel()))
             for c in range(0, n, step):
-                _accumulate(out, "weight", torch.bmm(d3[c : c + step].transpose(1, 2), a3[c : c + step]))
+                _accumulate(
+                    out, "weight", torch.bmm(d3[c : c + step].transpose(1, 2), a3[c : c + step])
+                )
         return out
     if kind == "conv":
         conv1d = isinstance(mod, torch.nn.Conv1d)
@@ -239,7 +247,9 @@ def _layer_moments(kind, mod, locs, a, d):
             # patches in (position, kh, kw, channel) order, read from a channels-last copy
             dl = d.permute(0, 2, 3, 1).reshape(n, ho * wo, cout)
             for c in range(0, n, step):
-                ap = F.pad(a[c : c + step].permute(0, 2, 3, 1), (0, 0, pad[1], pad[1], pad[0], pad[0]))
+                ap = F.pad(
+                    a[c : c + step].permute(0, 2, 3, 1), (0, 0, pad[1], pad[1], pad[0], pad[0])
+                )
                 ap = ap.contiguous()
                 s = ap.stride()
                 patches = ap.as_strided(
@@ -259,7 +269,9 @@ def _layer_moments(kind, mod, locs, a, d):
     # normalisations: weight gradient = sum over positions of d * normalised input
     if kind == "batchnorm":
         shape = (1, -1) + (1,) * (a.dim() - 2)
-        xhat = (a - mod.running_mean.reshape(shape)) * torch.rsqrt(mod.running_var.reshape(shape) + mod.eps)
+        xhat = (a - mod.running_mean.reshape(shape)) * torch.rsqrt(
+            mod.running_var.reshape(shape) + mod.eps
+        )
     elif kind == "layernorm":
         xhat = F.layer_norm(a, mod.normalized_shape, None, None, mod.eps)
     else:  # groupnorm
@@ -318,7 +330,9 @@ def _add_vmap(s1, s2, names, params, per_sample, xb, yb):
         s2[n] += (gd * gd).sum(0).double()
 
 
-def _hooked_pass(module, plan, fallback, batches, params_all, buffers, s1, s2, n_check=2, rtol=1e-3):
+def _hooked_pass(
+    module, plan, fallback, batches, params_all, buffers, s1, s2, n_check=2, rtol=1e-3
+):
     """One pass of ``method="auto"``; raises :class:`_Retry` when a hooked layer fails a check.
 
     Hooked layers: a forward hook keeps the layer input ``a`` and registers a
@@ -369,7 +383,11 @@ def _hooked_pass(module, plan, fallback, batches, params_all, buffers, s1, s2, n
                 try:
                     with torch.enable_grad():
                         logits = _logits(functional_call(module, (params_all, buffers), (xb,)))
-                        bad = [m for m, rec in records.items() if rec.get("count") != 1 or "a" not in rec]
+                        bad = [
+                            m
+                            for m, rec in records.items()
+                            if rec.get("count") != 1 or "a" not in rec
+                        ]
                         if bad:
                             raise _Retry(bad)
                         loss = F.cross_entropy(logits, yb, reduction="sum")
@@ -387,7 +405,9 @@ def _hooked_pass(module, plan, fallback, batches, params_all, buffers, s1, s2, n
                         rec["d"] = torch.zeros_like(rec["out"])
                     deltas.append(rec["d"])
                 if b == 0:
-                    _check_hooked(module, plan, records, deltas, params_all, buffers, xb, yb, n_check, rtol)
+                    _check_hooked(
+                        module, plan, records, deltas, params_all, buffers, xb, yb, n_check, rtol
+                    )
                 for (mod, (kind, locs)), rec, d in zip(plan.items(), records.values(), deltas):
                     for local, (m1, m2) in _layer_moments(kind, mod, locs, rec["a"], d).items():
                         s1[locs[local]] += m1.double()
@@ -441,7 +461,11 @@ def _gradient_moments(net, X, y, layers=None, batch_size=256, method="auto"):
     import torch
 
     _check_method(method)
-    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+    if (
+        not isinstance(batch_size, numbers.Integral)
+        or isinstance(batch_size, bool)
+        or batch_size < 1
+    ):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     net, X = _unwrap(net, X)
     Xp, yp, to_input, device = _prepare(net, X, y)
@@ -459,7 +483,10 @@ def _gradient_moments(net, X, y, layers=None, batch_size=256, method="auto"):
             yield xb, torch.as_tensor(yp[start : start + batch_size], device=device)
 
     def zeros():
-        s1 = {n: torch.zeros(params_all[n].numel(), dtype=torch.float64, device=device) for n in selected}
+        s1 = {
+            n: torch.zeros(params_all[n].numel(), dtype=torch.float64, device=device)
+            for n in selected
+        }
         return s1, {n: torch.zeros_like(v) for n, v in s1.items()}
 
     s1, s2 = zeros()
@@ -512,9 +539,9 @@ def _element_gsnr(s1, s2, n):
         "estimator": "no_validation",  # a fitted skorch net; checked with a clear message
         "X": "no_validation",  # features or images, validated by the network
         "y": ["array-like"],
-    "layers": "no_validation",  # patterns, indices or None: checked against the network
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "method": [StrOptions(set(_METHODS))],
+        "layers": "no_validation",  # patterns, indices or None: checked against the network
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions(set(_METHODS))],
         "as_frame": ["boolean"],
     },
     prefer_skip_nested_validation=True,
@@ -595,7 +622,14 @@ def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="auto
     True
     """
     groups, s1, s2, n = _gradient_moments(estimator, X, y, layers, batch_size, method)
-    rows = {"layer": [], "depth": [], "n_params": [], "gsnr": [], "grad_mean_sq": [], "grad_var": []}
+    rows = {
+        "layer": [],
+        "depth": [],
+        "n_params": [],
+        "gsnr": [],
+        "grad_mean_sq": [],
+        "grad_var": [],
+    }
     for depth, (layer, names) in enumerate(groups.items()):
         a1 = np.concatenate([s1[k] for k in names])
         a2 = np.concatenate([s2[k] for k in names])
@@ -618,7 +652,9 @@ def layerwise_gsnr(estimator, X, y, *, layers=None, batch_size=256, method="auto
         try:
             import pandas as pd
         except ImportError as exc:
-            raise ImportError("as_frame=True needs pandas; install it or use as_frame=False") from exc
+            raise ImportError(
+                "as_frame=True needs pandas; install it or use as_frame=False"
+            ) from exc
 
         return pd.DataFrame(cols)
     return Bunch(n_samples=n, **cols)
@@ -653,9 +689,9 @@ def _check_aggregate(aggregate):
         "estimator": "no_validation",
         "X": "no_validation",
         "y": ["array-like"],
-    "layers": "no_validation",  # patterns, indices or None: checked against the network
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "method": [StrOptions(set(_METHODS))],
+        "layers": "no_validation",  # patterns, indices or None: checked against the network
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions(set(_METHODS))],
         "aggregate": [StrOptions(set(_AGGREGATES))],
     },
     prefer_skip_nested_validation=True,
@@ -736,9 +772,9 @@ class _GSNRScorer:
 
 @validate_params(
     {
-    "layers": "no_validation",  # patterns, indices or None: checked against the network
-    "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "method": [StrOptions(set(_METHODS))],
+        "layers": "no_validation",  # patterns, indices or None: checked against the network
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions(set(_METHODS))],
         "aggregate": [StrOptions(set(_AGGREGATES))],
     },
     prefer_skip_nested_validation=True,

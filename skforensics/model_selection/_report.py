@@ -455,8 +455,11 @@ def _named(perturbations):
         return dict(perturbations)
     out = {}
     for p in perturbations:
-        params = ", ".join(f"{k}={v!r}" for k, v in p.get_params(deep=False).items()
-                           if k not in ("on_error", "random_state"))
+        params = ", ".join(
+            f"{k}={v!r}"
+            for k, v in p.get_params(deep=False).items()
+            if k not in ("on_error", "random_state")
+        )
         out[f"{type(p).__name__}({params})"] = p
     return out
 

@@ -48,7 +48,10 @@ def _decode_images(X, image_size, name="X"):
         arr = coll.array  # (n, V, H, W, 3)
         if size is not None and arr.shape[2:4] != size:
             arr = np.stack(
-                [np.stack([resize_rgb(arr[i, v], size) for v in range(arr.shape[1])]) for i in range(len(arr))]
+                [
+                    np.stack([resize_rgb(arr[i, v], size) for v in range(arr.shape[1])])
+                    for i in range(len(arr))
+                ]
             )
         return arr[:, 0] if arr.shape[1] == 1 else arr
     imgs = []
@@ -343,9 +346,17 @@ class SAMNetClassifier(NeuralNetClassifier):
                 sig = inspect.signature(module).parameters
             except (TypeError, ValueError):
                 sig = {}
-            if "n_features" in sig and "n_features" not in kwargs and hasattr(self, "n_features_in_"):
+            if (
+                "n_features" in sig
+                and "n_features" not in kwargs
+                and hasattr(self, "n_features_in_")
+            ):
                 kwargs["n_features"] = self.n_features_in_
-            if "n_classes" in sig and "n_classes" not in kwargs and hasattr(self, "classes_inferred_"):
+            if (
+                "n_classes" in sig
+                and "n_classes" not in kwargs
+                and hasattr(self, "classes_inferred_")
+            ):
                 kwargs["n_classes"] = len(self.classes_inferred_)
         self.module_ = self.initialized_instance(module, kwargs)
         return self
@@ -394,14 +405,21 @@ class SAMNetClassifier(NeuralNetClassifier):
                 self.n_features_in_ = Xf.shape[1]
             else:
                 if self.input_kind_ != "features":
-                    raise ValueError("this classifier was fitted on images but X is a feature matrix")
+                    raise ValueError(
+                        "this classifier was fitted on images but X is a feature matrix"
+                    )
                 if Xf.shape[1] != self.n_features_in_:
                     raise ValueError(
                         f"X has {Xf.shape[1]} features, but {type(self).__name__} was fitted "
                         f"with {self.n_features_in_}"
                     )
             return Xf
-        if isinstance(X, np.ndarray) and X.dtype.kind in "fiu" and X.dtype != np.uint8 and X.ndim != 2:
+        if (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind in "fiu"
+            and X.dtype != np.uint8
+            and X.ndim != 2
+        ):
             raise ValueError(
                 f"X has shape {X.shape} and dtype {X.dtype}: pass a 2-D feature matrix, or "
                 "images as uint8 arrays (n, H, W, 3), file paths or PIL images"
@@ -431,7 +449,9 @@ class SAMNetClassifier(NeuralNetClassifier):
         if self.crop_size < 8 or self.crop_size % 2:
             raise ValueError(f"crop_size must be an even int >= 8; got {self.crop_size!r}")
         if self.image_size is not None:
-            raise ValueError("crop_size and image_size exclude each other: crop or resize, not both")
+            raise ValueError(
+                "crop_size and image_size exclude each other: crop or resize, not both"
+            )
         if self.augment is not None:
             raise ValueError("crop_size does not combine with augment (views); use train_transform")
 
@@ -667,7 +687,9 @@ class SAMNetClassifier(NeuralNetClassifier):
             return ViewOutput(out[:b], out[b:].reshape(b, v, -1))
         out, out_v = self.module_(x, **kw), self.module_(views, **kw)
         if feats:
-            return ViewOutput(out[0], out_v[0].reshape(b, v, -1), out[1], out_v[1].reshape(b, v, -1))
+            return ViewOutput(
+                out[0], out_v[0].reshape(b, v, -1), out[1], out_v[1].reshape(b, v, -1)
+            )
         return ViewOutput(out, out_v.reshape(b, v, -1))
 
     def get_loss(self, y_pred, y_true, X=None, training=False):

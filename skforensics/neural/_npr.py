@@ -127,6 +127,7 @@ def grid_crop_boxes(height, width, size, max_crops):
     >>> grid_crop_boxes(128, 128, 64, 9)
     [(0, 0), (0, 64), (64, 0), (64, 64)]
     """
+
     def positions(n_pix, k):
         if n_pix <= size:
             return [0]
@@ -158,7 +159,7 @@ def grid_crops(images, size, max_crops):
     crops, owner = [], []
     for i, img in enumerate(images):
         for top, left in grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
-            crops.append(img[top:top + size, left:left + size])
+            crops.append(img[top : top + size, left : left + size])
             owner.append(i)
     return crops, np.asarray(owner)
 
@@ -189,7 +190,7 @@ def random_crops(images, size, n_per_image, rng):
         for _ in range(n_per_image):
             top = int(rng.integers(0, (h - size) // 8 + 1)) * 8
             left = int(rng.integers(0, (w - size) // 8 + 1)) * 8
-            out.append(img[top:top + size, left:left + size])
+            out.append(img[top : top + size, left : left + size])
     return np.stack(out)
 
 

@@ -11,8 +11,13 @@ from torch import nn
 
 # every BatchNorm flavour, by public names (lazy ones become BatchNormXd when materialised)
 _BATCH_NORMS = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
-    nn.LazyBatchNorm1d, nn.LazyBatchNorm2d, nn.LazyBatchNorm3d,
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.LazyBatchNorm1d,
+    nn.LazyBatchNorm2d,
+    nn.LazyBatchNorm3d,
 )
 
 __all__ = ["SAM", "GRACE", "frozen_bn_stats"]
@@ -407,9 +412,7 @@ class GRACE(SAM):
                     st["curvature"] = torch.zeros((), device=g.device, dtype=torch.float32)
                     st["curvature_step"] = 0
                 st["curvature_step"] += 1
-                st["curvature"].mul_(self.beta).add_(
-                    g.float().pow(2).mean(), alpha=1.0 - self.beta
-                )
+                st["curvature"].mul_(self.beta).add_(g.float().pow(2).mean(), alpha=1.0 - self.beta)
                 c = st["curvature"] / (1.0 - self.beta ** st["curvature_step"])
                 entries.append((group, p, self._low_rank(g), c))
         perturbation = []
@@ -432,7 +435,9 @@ class GRACE(SAM):
                 ds.append(d)
                 ws.append(w)
             for group, ps, ds, ws in by_group.values():
-                scales = [(group["rho"] * w / (total + self.eps)).to(p.device) for p, w in zip(ps, ws)]
+                scales = [
+                    (group["rho"] * w / (total + self.eps)).to(p.device) for p, w in zip(ps, ws)
+                ]
                 e = [d * s for d, s in zip(ds, scales)]
                 torch._foreach_add_(ps, e)
                 perturbation.append((ps, e))
