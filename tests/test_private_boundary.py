@@ -20,16 +20,7 @@ PKG = ROOT / "skforensics"
 # Known offenders in files other helpers are changing right now; each entry is
 # (file relative to the repository root, imported name). Empty this list as they
 # are fixed: the test also fails on an entry that no longer occurs.
-ALLOWED = {
-    # CSAM helper (the _csam package split): sklearn's private helpers via skforensics._compat
-    ("skforensics/_csam/_cv.py", "sklearn.base._fit_context"),
-    ("skforensics/_csam/_cv.py", "sklearn.utils._param_validation.Interval"),
-    ("skforensics/_csam/_estimator.py", "sklearn.base._fit_context"),
-    ("skforensics/_csam/_estimator.py", "sklearn.utils._param_validation.Interval"),
-    ("skforensics/_csam/_estimator.py", "sklearn.utils._param_validation.Options"),
-    ("skforensics/_csam/_estimator.py", "sklearn.utils._param_validation.StrOptions"),
-    ("skforensics/_csam/_estimator.py", "sklearn.utils.validation._check_sample_weight"),
-}
+ALLOWED = {}
 # the same for docs pages (empty: every page imports public names)
 ALLOWED_DOCS = set()
 

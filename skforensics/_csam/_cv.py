@@ -4,11 +4,11 @@ import numbers
 import time
 
 import numpy as np
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
-from sklearn.utils._param_validation import Interval
 
+from .._compat import Interval, fit_context
 from ._estimator import (
     CorrentropySparseAdditiveClassifier,
     build_design,
@@ -238,7 +238,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
             raise ValueError(f"lams must be non-negative and finite; got {self.lams!r}")
         return lams
 
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the regularisation paths on the folds, pick ``lam``, refit.
 

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state, compute_class_weight
-from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._compat import Interval, Options, StrOptions, check_sample_weight, fit_context
 from ._backends import blas_limit, blas_threads, get_ops
 from ._basis import expand_basis, make_knots
 from ._solver import fit_binary, lam_max
@@ -79,7 +79,7 @@ def prepare_fit(est, X, y, sample_weight):
     X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=False)
     check_classification_targets(y)
     X = np.asarray(X, dtype=np.float64)
-    sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+    sw = check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
     est.classes_, y_ind = np.unique(y, return_inverse=True)
     present = np.unique(y_ind[sw > 0])
     if est.classes_.size < 2 or present.size < 2:
@@ -506,7 +506,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         return PhiT
 
     # ------------------------------------------------------------------ fit
-    @_fit_context(prefer_skip_nested_validation=True)
+    @fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
