@@ -21,9 +21,6 @@ CHECKED = {"GL08", "PR01", "PR02", "PR03", "PR04"}
 KNOWN = {
     ("skforensics.ImageLoadError", "PR01"),  # input helper
     ("skforensics.UntrustedModelError", "PR01"),  # persistence helper
-    ("skforensics.model_selection.ReportTable.row", "PR01"),  # CLI helper
-    ("skforensics.model_selection.ReportTable.to_dict", "PR01"),  # CLI helper
-    ("skforensics.model_selection.scores_of", "PR01"),  # CLI helper
     ("skforensics.neural.grid_crop_boxes", "PR01"),  # generalization helper
     ("skforensics.neural.random_crops", "PR01"),  # generalization helper
 }

@@ -23,13 +23,6 @@ NOT_YET_VALIDATED = {
     # CLI helper
     "skforensics.cli.main": "CLI helper (argparse validates)",
     "skforensics.make_named_pipeline": "CLI helper",
-    "skforensics.model_selection.cross_generator_report": "CLI helper",
-    "skforensics.model_selection.default_perturbations": "CLI helper",
-    "skforensics.model_selection.fake_class_index": "CLI helper",
-    "skforensics.model_selection.per_generator_table": "CLI helper",
-    "skforensics.model_selection.robustness_report": "CLI helper",
-    "skforensics.model_selection.scores_and_predictions": "CLI helper",
-    "skforensics.model_selection.scores_of": "CLI helper",
     "skforensics.scanning.iter_scores": "CLI helper",
     "skforensics.scanning.score_batch": "CLI helper",
     # input helper

@@ -9,9 +9,10 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.metrics import accuracy_score, average_precision_score
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv
+from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from .._compat import safe_indexing
+from .._compat import HasMethods, Interval, StrOptions, safe_indexing, validate_params
 from ._split import LeaveOneGeneratorOut
 
 __all__ = [
@@ -66,7 +67,25 @@ class ReportTable:
         return [r.get(column) for r in self.rows]
 
     def row(self, key, column=None):
-        """The row whose first column (or ``column``) equals ``key``, as a dict."""
+        """The row whose first column (or ``column``) equals ``key``, as a dict.
+
+        Parameters
+        ----------
+        key : object
+            Value to look for, e.g. a generator name or ``"mean"``.
+        column : str, default=None
+            Column to search; ``None`` searches the first column.
+
+        Returns
+        -------
+        row : dict
+            A copy of the first matching row, keyed by column name.
+
+        Raises
+        ------
+        KeyError
+            If no row holds ``key`` in that column.
+        """
         column = column or self.columns[0]
         for r in self.rows:
             if r.get(column) == key:
@@ -74,7 +93,18 @@ class ReportTable:
         raise KeyError(f"no row with {column} == {key!r}")
 
     def to_dict(self, orient="list"):
-        """``{column: [values]}`` (``orient="list"``) or a list of row dicts (``"records"``)."""
+        """The table as ``{column: [values]}`` or as a list of row dicts.
+
+        Parameters
+        ----------
+        orient : {"list", "records"}, default="list"
+            ``"list"``: ``{column: [values]}``; ``"records"``: one dict per
+            row, keyed by column name (the orientations of pandas).
+
+        Returns
+        -------
+        table : dict or list of dict
+        """
         if orient == "list":
             return {c: self[c] for c in self.columns}
         if orient == "records":
@@ -125,6 +155,10 @@ class ReportTable:
 _FAKE_NAMES = frozenset({"1", "true", "fake", "fakes", "1_fake", "ai", "generated", "synthetic"})
 
 
+@validate_params(
+    {"estimator": [HasMethods(["predict_proba"]), HasMethods(["decision_function"])]},
+    prefer_skip_nested_validation=True,
+)
 def fake_class_index(estimator):
     """Column of ``predict_proba`` that holds the probability of "generated".
 
@@ -171,14 +205,43 @@ def fake_class_index(estimator):
     return 1
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"]), HasMethods(["decision_function"])],
+        "X": ["array-like"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def scores_of(estimator, X):
     """Score of the "fake" class: ``predict_proba`` (its fake column), else ``decision_function``.
 
     The fake column is :func:`fake_class_index`.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A fitted binary classifier with ``predict_proba`` or
+        ``decision_function``.
+    X : array-like or list of images
+        Whatever ``estimator`` takes.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_samples,), dtype float
+        Probability of "generated" (or the decision function), as in
+        :func:`scores_and_predictions`.
     """
     return scores_and_predictions(estimator, X)[0]
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"]), HasMethods(["decision_function"])],
+        "X": ["array-like"],
+        "threshold": [Interval(numbers.Real, None, None, closed="both"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def scores_and_predictions(estimator, X, *, threshold=None):
     """Score of the "fake" class and the 0/1 verdict from one pass over ``X``.
 
@@ -294,6 +357,16 @@ def _per_generator_rows(y, gen, pred, score):
     return rows
 
 
+@validate_params(
+    {
+        "y": ["array-like"],
+        "generator": ["array-like"],
+        "scores": ["array-like"],
+        "threshold": [Interval(numbers.Real, None, None, closed="both")],
+        "title": [str, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def per_generator_table(y, generator, scores, *, threshold=0.5, title="per-generator results"):
     """The per-generator table of labelled scores (the ``skforensics evaluate`` table).
 
@@ -312,8 +385,8 @@ def per_generator_table(y, generator, scores, *, threshold=0.5, title="per-gener
         Score of "generated", e.g. the probability.
     threshold : float, default=0.5
         Images with ``score > threshold`` count as declared generated.
-    title : str, default="per-generator results"
-        Title of the table.
+    title : str or None, default="per-generator results"
+        Title of the table (``None``: no title).
 
     Returns
     -------
@@ -345,6 +418,15 @@ def per_generator_table(y, generator, scores, *, threshold=0.5, title="per-gener
     return ReportTable(_COLUMNS, rows, title=title)
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit"])],
+        "data": [Bunch, tuple, list],
+        "cv": [None, StrOptions({"logo"}), "cv_object"],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,  # the clones fitted here validate their parameters
+)
 def cross_generator_report(estimator, data, *, cv=None, verbose=False):
     """Accuracy and average precision per generator: the papers' table.
 
@@ -430,6 +512,7 @@ def cross_generator_report(estimator, data, *, cv=None, verbose=False):
     return ReportTable(_COLUMNS, rows, title="cross-generator report")
 
 
+@validate_params({}, prefer_skip_nested_validation=True)
 def default_perturbations():
     """The default perturbations of :func:`robustness_report`.
 
@@ -464,6 +547,17 @@ def _named(perturbations):
     return out
 
 
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "perturbations": [dict, list, tuple, None],
+        "cv": [None, "cv_object"],
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=False,  # the clones fitted here validate their parameters
+)
 def robustness_report(estimator, X, y, perturbations=None, *, cv=None, verbose=False):
     """Accuracy and AP of a detector on perturbed test images.
 
