@@ -20,9 +20,11 @@ from __future__ import annotations
 import functools
 import itertools
 import os
+from collections.abc import Iterable
+from numbers import Integral, Real
 from typing import NamedTuple
 
-import numpy as np
+from ._compat import HasMethods, Interval, validate_params
 
 __all__ = ["ScanRecord", "iter_scores", "score_batch"]
 
@@ -55,6 +57,14 @@ def _error_message(exc):
     return str(exc).replace(" (X[0])", "")
 
 
+_MODEL = [HasMethods(["predict_proba"]), HasMethods(["decision_function"])]
+_THRESHOLD = [Interval(Real, None, None, closed="both"), None]
+
+
+@validate_params(
+    {"model": _MODEL, "images_or_paths": ["array-like"], "threshold": _THRESHOLD},
+    prefer_skip_nested_validation=True,
+)
 def score_batch(model, images_or_paths, *, threshold=0.5):
     """Score images with one ``predict_proba`` pass, keeping per-image errors.
 
@@ -148,6 +158,18 @@ def _chunks(iterable, size):
         yield chunk
 
 
+@validate_params(
+    {
+        "model": _MODEL,
+        "paths": ["array-like", Iterable],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "threshold": _THRESHOLD,
+        # checked by skforensics.distributed.map_ordered, which receives it
+        "client": "no_validation",
+        "verbose": ["verbose"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def iter_scores(model, paths, *, batch_size=64, threshold=0.5, client=None, verbose=False):
     """Score images batch by batch, yielding one record per path in input order.
 
@@ -191,8 +213,6 @@ def iter_scores(model, paths, *, batch_size=64, threshold=0.5, client=None, verb
     >>> [r.path for r in records] == list(data.paths[:5])
     True
     """
-    if not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     try:
         total = len(paths)
     except TypeError:

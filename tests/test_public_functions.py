@@ -23,8 +23,6 @@ NOT_YET_VALIDATED = {
     # CLI helper
     "skforensics.cli.main": "CLI helper (argparse validates)",
     "skforensics.make_named_pipeline": "CLI helper",
-    "skforensics.scanning.iter_scores": "CLI helper",
-    "skforensics.scanning.score_batch": "CLI helper",
     # input helper
     "skforensics.datasets.get_max_image_pixels": "input helper",
     "skforensics.datasets.list_images": "input helper",
