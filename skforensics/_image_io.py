@@ -39,6 +39,8 @@ from numbers import Integral
 
 import numpy as np
 
+from ._compat import Hidden, Interval, StrOptions, validate_params
+
 #: Default of :func:`get_max_image_pixels`: 200 million pixels, enough for the
 #: 200 MP sensors of current phones (16320 x 12240).
 DEFAULT_MAX_IMAGE_PIXELS = 200_000_000
@@ -68,6 +70,7 @@ _REDUCE_ABOVE_PIXELS = 16_000_000
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+@validate_params({}, prefer_skip_nested_validation=True)
 def get_max_image_pixels():
     """The largest number of pixels an image may have to be decoded.
 
@@ -88,6 +91,10 @@ def get_max_image_pixels():
     return MAX_IMAGE_PIXELS
 
 
+@validate_params(
+    {"max_pixels": [Interval(Integral, MIN_IMAGE_SIZE**2, None, closed="left")]},
+    prefer_skip_nested_validation=True,
+)
 def set_max_image_pixels(max_pixels):
     """Set the largest number of pixels an image may have to be decoded.
 
@@ -125,14 +132,6 @@ def set_max_image_pixels(max_pixels):
     >>> _ = set_max_image_pixels(previous)
     """
     global MAX_IMAGE_PIXELS
-    if (
-        not isinstance(max_pixels, Integral)
-        or isinstance(max_pixels, bool)
-        or max_pixels < MIN_IMAGE_SIZE**2
-    ):
-        raise ValueError(
-            f"max_pixels must be an integer >= {MIN_IMAGE_SIZE**2}, got {max_pixels!r}"
-        )
     previous = MAX_IMAGE_PIXELS
     MAX_IMAGE_PIXELS = int(max_pixels)
     return previous
@@ -140,6 +139,16 @@ def set_max_image_pixels(max_pixels):
 
 class ImageLoadError(ValueError):
     """An image of ``X`` could not be read or is unusable.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, naming the file (or the position of an in-memory
+        image) and the problem.
+    index : int, default=None
+        Position of the offending sample in ``X``, when known.
+    source : str, default=None
+        The file path, or a short description of an in-memory image.
 
     Attributes
     ----------
@@ -720,6 +729,14 @@ def _check_container(X, allow_multiview, name):
     return ImageCollection(items=items, n_views=1)
 
 
+@validate_params(
+    {
+        # a single path is let through to check_images, which says to wrap it in a list
+        "X": ["array-like", Hidden(str), Hidden(os.PathLike)],
+        "on_error": [StrOptions(set(_ON_ERROR))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_images(X, on_error="raise"):
     """Decode images into a list of ``(H, W, 3)`` uint8 RGB arrays.
 
@@ -752,8 +769,6 @@ def load_images(X, on_error="raise"):
     >>> len(images), images[0].shape, images[0].dtype
     (3, (32, 32, 3), dtype('uint8'))
     """
-    if on_error not in _ON_ERROR:
-        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
     coll = check_images(X)
     out, failed = [], []
     for i in range(len(coll)):
@@ -764,17 +779,19 @@ def load_images(X, on_error="raise"):
                 failed.append((i, err))
             views.append(img)
         out.append(views[0] if coll.n_views == 1 else views)
-    warn_failed(failed)
+    warn_failed(failed, stacklevel=4)  # past validate_params' wrapper, to the caller
     return out
 
 
-def warn_failed(failed):
+def warn_failed(failed, stacklevel=3):
     """Warn once about images skipped with ``on_error='skip'``, naming each one.
 
     ``failed`` is a list of ``(index, ImageLoadError)``. The warning (a
     :class:`SkippedImageWarning`) names every skipped file (up to 200, then a
     count) with the reason of the first five, and carries them all in its
-    ``skipped`` attribute.
+    ``skipped`` attribute. ``stacklevel`` is passed to :func:`warnings.warn`;
+    the default, 3, points at the caller of the function that calls
+    ``warn_failed``.
     """
     if not failed:
         return
@@ -794,7 +811,7 @@ def warn_failed(failed):
         f"{shown}. Reasons: {msgs}{'; ...' if len(failed) > 5 else ''}"
     )
     warning.skipped = [(i, getattr(e, "source", None), str(e)) for i, e in failed]
-    warnings.warn(warning, stacklevel=3)
+    warnings.warn(warning, stacklevel=stacklevel)
 
 
 class SkippedImageWarning(UserWarning):

@@ -24,12 +24,6 @@ NOT_YET_VALIDATED = {
     "skforensics.cli.main": "CLI helper (argparse validates)",
     "skforensics.make_named_pipeline": "CLI helper",
     # input helper
-    "skforensics.datasets.get_max_image_pixels": "input helper",
-    "skforensics.datasets.list_images": "input helper",
-    "skforensics.datasets.load_image_folder": "input helper",
-    "skforensics.datasets.load_images": "input helper",
-    "skforensics.datasets.load_sample_images": "input helper",
-    "skforensics.datasets.set_max_image_pixels": "input helper",
     # persistence helper
     "skforensics.save": "persistence helper",
     "skforensics.load": "persistence helper",

@@ -7,10 +7,13 @@ import os
 import stat
 import sys
 import warnings
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
+
+from .._compat import StrOptions, validate_params
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageListing", "list_images", "load_image_folder"]
 
@@ -167,6 +170,14 @@ def _read_path_list(stream):
     return out
 
 
+@validate_params(
+    {
+        "paths": [str, os.PathLike, Iterable],
+        "recursive": ["boolean"],
+        "stdin": [Iterable, None],  # a text stream, or any iterable of lines
+    },
+    prefer_skip_nested_validation=True,
+)
 def list_images(paths, *, recursive=True, stdin=None):
     """List the image files named by ``paths``, walking folders.
 
@@ -374,13 +385,13 @@ def _walk_folder(root, generator):
             f"{len(walk_errors)} folder(s) or file(s) could not be read and were left out: "
             + "; ".join(f"{p!r}: {r}" for p, r in walk_errors[:3]),
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load_image_folder, past validate_params
         )
     if empty_class_dirs:
         warnings.warn(
             f"{len(empty_class_dirs)} class folder(s) hold no images, e.g. {empty_class_dirs[:3]}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load_image_folder, past validate_params
         )
     return paths, y, gens
 
@@ -406,11 +417,20 @@ def _check_readable(paths, y, gens, on_error):
         warnings.warn(
             f"{len(bad)} unreadable file(s) were left out, e.g. {bad[:3]}",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of load_image_folder, past validate_params
         )
     return [paths[i] for i in keep], [y[i] for i in keep], [gens[i] for i in keep]
 
 
+@validate_params(
+    {
+        "root": [str, os.PathLike],
+        "generator": [str, None],
+        "check_files": ["boolean"],
+        "on_error": [StrOptions({"raise", "skip"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_image_folder(root, *, generator=None, check_files=False, on_error="raise"):
     """Load the paths and labels of a folder of real and generated images.
 
@@ -474,8 +494,6 @@ def load_image_folder(root, *, generator=None, check_files=False, on_error="rais
     >>> len(data.paths), int(data.y.sum()), sorted(set(data.generator.tolist()))
     (48, 24, ['cifake', 'real:cifake'])
     """
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     root = os.fspath(root)
     if not os.path.exists(root):
         raise FileNotFoundError(f"data path {root!r} does not exist")
@@ -497,7 +515,7 @@ def load_image_folder(root, *, generator=None, check_files=False, on_error="rais
         warnings.warn(
             f"{root!r} holds only {'real' if y[0] == 0 else 'generated'} images",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past validate_params' wrapper
         )
     return Bunch(
         paths=list(paths),

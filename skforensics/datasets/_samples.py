@@ -4,9 +4,15 @@ import os
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._compat import StrOptions, validate_params
+
 _DATA = os.path.join(os.path.dirname(__file__), "data")
 
 
+@validate_params(
+    {"subset": [StrOptions({"all", "diffusiondb_coco", "cifake"})]},
+    prefer_skip_nested_validation=True,
+)
 def load_sample_images(subset="all"):
     """Load the small labelled sample of real and generated images shipped with skforensics.
 
@@ -34,8 +40,6 @@ def load_sample_images(subset="all"):
     >>> len(data.paths), int(data.y.sum())
     (56, 28)
     """
-    if subset not in ("all", "diffusiondb_coco", "cifake"):
-        raise ValueError(f"subset must be 'all', 'diffusiondb_coco' or 'cifake', got {subset!r}")
     with open(os.path.join(_DATA, "MANIFEST.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if subset == "all" or r["path"].startswith(subset)]
     return Bunch(
