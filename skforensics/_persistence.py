@@ -82,6 +82,9 @@ import platform
 import warnings
 import zipfile
 from importlib import metadata
+from numbers import Integral
+
+from ._compat import Interval, validate_params
 
 __all__ = [
     "ModelVersionError",
@@ -131,6 +134,13 @@ class ModelVersionWarning(UserWarning):
 
 class UntrustedModelError(ValueError):
     """The model file names types that are not trusted; nothing was loaded.
+
+    Parameters
+    ----------
+    message : str
+        The message, naming the file and the untrusted types.
+    untrusted : iterable of str
+        The untrusted type names.
 
     Attributes
     ----------
@@ -315,6 +325,14 @@ def _major_minor(v):
 
 
 # ----------------------------------------------------------------------- save
+@validate_params(
+    {
+        "model": "no_validation",  # any object skops can write
+        "path": [str, os.PathLike],
+        "compress": [Interval(Integral, 0, 9, closed="both")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def save(model, path, *, compress=3):
     """Save a (fitted) model to ``path`` safely, with a version stamp.
 
@@ -350,8 +368,6 @@ def save(model, path, *, compress=3):
     import skops.io as sio
 
     path = os.fspath(path)
-    if not 0 <= int(compress) <= 9:
-        raise ValueError(f"compress must be between 0 and 9, got {compress!r}")
     with _context(_SAVING, _SaveStore()) as store:
         model_bytes = sio.dumps(model)
     weights = None
@@ -434,7 +450,7 @@ def _check_versions(header, path):
                 f"{path!r} was saved with {lib} {saved[lib]}, this is {now[lib]}; the "
                 "model may behave differently",
                 ModelVersionWarning,
-                stacklevel=3,
+                stacklevel=4,  # the caller of load, past validate_params' wrapper
             )
 
 
@@ -485,6 +501,13 @@ def _untrusted(model_bytes, trusted, path):
     return sorted(n for n in names if n not in extra and not _trusted_by_default(n)), names
 
 
+_TRUSTED = [list, tuple, set, frozenset, None]
+
+
+@validate_params(
+    {"path": [str, os.PathLike], "trusted": _TRUSTED},
+    prefer_skip_nested_validation=True,
+)
 def get_untrusted_types(path, *, trusted=None):
     """The type names in a model file that :func:`load` would refuse.
 
@@ -510,6 +533,10 @@ def get_untrusted_types(path, *, trusted=None):
     return _untrusted(zf.read(_SKOPS_MEMBER), trusted, path)[0]
 
 
+@validate_params(
+    {"path": [str, os.PathLike], "trusted": _TRUSTED, "allow_pickle": ["boolean"]},
+    prefer_skip_nested_validation=True,
+)
 def load(path, *, trusted=None, allow_pickle=False):
     """Load a model saved by :func:`save`, checking its types and versions.
 
@@ -571,7 +598,7 @@ def load(path, *, trusted=None, allow_pickle=False):
                 f"loading {path!r}, an old pickle-format model: this runs any code the "
                 "file holds. Re-save it with skforensics.save to convert it",
                 UnsafeModelWarning,
-                stacklevel=2,
+                stacklevel=3,  # the caller, past validate_params' wrapper
             )
             import joblib
 

@@ -19,7 +19,6 @@ CHECKED = {"GL08", "PR01", "PR02", "PR03", "PR04"}
 
 # (object, code) pairs still failing, with who fixes them; the lead empties this.
 KNOWN = {
-    ("skforensics.UntrustedModelError", "PR01"),  # persistence helper
     ("skforensics.neural.grid_crop_boxes", "PR01"),  # generalization helper
     ("skforensics.neural.random_crops", "PR01"),  # generalization helper
 }

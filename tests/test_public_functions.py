@@ -25,9 +25,6 @@ NOT_YET_VALIDATED = {
     "skforensics.make_named_pipeline": "CLI helper",
     # input helper
     # persistence helper
-    "skforensics.save": "persistence helper",
-    "skforensics.load": "persistence helper",
-    "skforensics.get_untrusted_types": "persistence helper",
     # Dask/speed helper
     "skforensics.distributed.batches": "Dask/speed helper",
     "skforensics.distributed.map_ordered": "Dask/speed helper",
