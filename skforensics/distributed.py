@@ -26,8 +26,12 @@ from __future__ import annotations
 
 import warnings
 from collections import deque
+from collections.abc import Iterable
+from numbers import Integral
 
 import numpy as np
+
+from ._compat import HasMethods, Interval, validate_params
 
 __all__ = ["batches", "map_ordered", "transform_paths"]
 
@@ -42,6 +46,15 @@ def _require_distributed():
         ) from exc
 
 
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+# what map_ordered calls on a distributed.Client
+_CLIENT = HasMethods(["submit", "scatter", "cancel"])
+
+
+@validate_params(
+    {"items": ["array-like"], "batch_size": [_POSITIVE]},
+    prefer_skip_nested_validation=True,
+)
 def batches(items, batch_size):
     """Consecutive slices of ``items`` of at most ``batch_size`` elements.
 
@@ -64,8 +77,6 @@ def batches(items, batch_size):
     [['a', 'b'], ['c', 'd'], ['e']]
     """
     batch_size = int(batch_size)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     return [items[s : s + batch_size] for s in range(0, len(items), batch_size)]
 
 
@@ -78,6 +89,15 @@ def _default_in_flight(client):
     return max(2, 2 * n_threads)
 
 
+@validate_params(
+    {
+        "client": [_CLIENT],
+        "func": [callable],
+        "items": ["array-like", Iterable],
+        "max_in_flight": [_POSITIVE, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def map_ordered(client, func, items, *, max_in_flight=None, **broadcast):
     """Run ``func(item, **broadcast)`` on a Dask cluster, yielding results in order.
 
@@ -134,8 +154,6 @@ def map_ordered(client, func, items, *, max_in_flight=None, **broadcast):
     if max_in_flight is None:
         max_in_flight = _default_in_flight(client)
     max_in_flight = int(max_in_flight)
-    if max_in_flight < 1:
-        raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
     # one scatter call for all broadcast objects; hash=False skips tokenizing a large model
     remote = {}
     if broadcast:  # a list, not a dict: dict keys would become (shared) Dask keys
@@ -192,6 +210,16 @@ def _transform_batch(paths, *, transformer):
     return out, failed, messages
 
 
+@validate_params(
+    {
+        "transformer": [HasMethods(["fit", "transform"])],
+        "paths": ["array-like", Iterable],
+        "client": [_CLIENT],
+        "batch_size": [_POSITIVE],
+        "max_in_flight": [_POSITIVE, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def transform_paths(transformer, paths, *, client, batch_size=64, max_in_flight=None):
     """``transformer.transform(paths)`` computed on a Dask cluster, in batches.
 
@@ -268,6 +296,6 @@ def transform_paths(transformer, paths, *, client, batch_size=64, max_in_flight=
             f"positions {failed[:20]}{'...' if len(failed) > 20 else ''} of paths. "
             f"Per-batch reports (batch-local indices): {shown}",
             SkippedImageWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller, past validate_params' wrapper
         )
     return np.concatenate(outs, axis=0)

@@ -26,9 +26,6 @@ NOT_YET_VALIDATED = {
     # input helper
     # persistence helper
     # Dask/speed helper
-    "skforensics.distributed.batches": "Dask/speed helper",
-    "skforensics.distributed.map_ordered": "Dask/speed helper",
-    "skforensics.distributed.transform_paths": "Dask/speed helper",
     # generalization helper
     "skforensics.make_default_detector": "generalization helper",
     "skforensics.load_default_detector": "generalization helper",
