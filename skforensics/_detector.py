@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import HasMethods, Interval, fit_context
+from ._compat import HasMethods, Interval, StrOptions, fit_context, validate_params
 from ._image_io import check_images
 
 __all__ = [
@@ -248,6 +248,16 @@ def _balance(X, y, rng):
     return list(X) + [X[i] for i in extra], np.concatenate([y, y[extra]])
 
 
+@validate_params(
+    {
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        # SAMNetClassifier.fit also requires an even size
+        "crop_size": [Interval(Integral, 8, None, closed="left")],
+        "optimizer": [StrOptions({"adamw", "sam"})],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", random_state=0):
     """The recipe of the shipped detector, unfitted.
 
@@ -298,10 +308,8 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
             "optimizer__base_optimizer": torch.optim.AdamW,
             "optimizer__rho": 0.05,
         }
-    elif optimizer == "adamw":
-        opt = {"optimizer": torch.optim.AdamW}
     else:
-        raise ValueError(f"optimizer must be 'adamw' or 'sam'; got {optimizer!r}")
+        opt = {"optimizer": torch.optim.AdamW}
     net = SAMNetClassifier(
         NPRNet,
         lr=2e-3,
@@ -318,6 +326,7 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
     return PseudoFakeClassifier(net, random_state=random_state)
 
 
+@validate_params({}, prefer_skip_nested_validation=True)
 def load_default_detector():
     """Load the detector that ships with skforensics, fitted and ready to score.
 

@@ -16,7 +16,11 @@ name                   pipeline
 
 from __future__ import annotations
 
+import os
+from numbers import Integral
 from typing import Callable, NamedTuple
+
+from ._compat import validate_params
 
 __all__ = ["PIPELINES", "PipelineSpec", "describe_pipelines", "make_named_pipeline"]
 
@@ -179,6 +183,15 @@ PIPELINES = {
 }
 
 
+@validate_params(
+    {
+        "name": [str],  # the body names the close match of an unknown name
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+        "pretrained": [str, os.PathLike, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_named_pipeline(name, *, n_jobs=None, verbose=False, pretrained=None):
     """Build the (unfitted) pipeline called ``name``.
 
@@ -190,7 +203,7 @@ def make_named_pipeline(name, *, n_jobs=None, verbose=False, pretrained=None):
         Threads of the weight-free feature extractors.
     verbose : bool, default=False
         Progress bars.
-    pretrained : str, optional
+    pretrained : str or os.PathLike, optional
         For the CLIP pipelines: an open_clip pretrained tag or the path of a
         local checkpoint, instead of the default ``"openai"`` weights.
 

@@ -22,15 +22,10 @@ from test_common import public_modules
 NOT_YET_VALIDATED = {
     # CLI helper
     "skforensics.cli.main": "CLI helper (argparse validates)",
-    "skforensics.make_named_pipeline": "CLI helper",
     # input helper
     # persistence helper
     # Dask/speed helper
     # generalization helper
-    "skforensics.make_default_detector": "generalization helper",
-    "skforensics.load_default_detector": "generalization helper",
-    "skforensics.neural.grid_crop_boxes": "generalization helper",
-    "skforensics.neural.random_crops": "generalization helper",
 }
 
 # torch building blocks called once per training batch: validation would cost

@@ -14,9 +14,13 @@ residual stages, global average pooling) sized to train on a CPU.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 from torch import nn
 from torch.nn import functional as F
+
+from .._compat import HasMethods, Interval, validate_params
 
 __all__ = ["NPRNet", "grid_crop_boxes", "random_crops"]
 
@@ -109,6 +113,13 @@ def _pad_to(img, size):
     return np.pad(img, ((ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2), (0, 0)), mode="reflect")
 
 
+_POSITIVE = Interval(Integral, 1, None, closed="left")
+
+
+@validate_params(
+    {"height": [_POSITIVE], "width": [_POSITIVE], "size": [_POSITIVE], "max_crops": [_POSITIVE]},
+    prefer_skip_nested_validation=True,
+)
 def grid_crop_boxes(height, width, size, max_crops):
     """Top-left corners of an even grid of ``size`` crops over an image.
 
@@ -116,6 +127,18 @@ def grid_crop_boxes(height, width, size, max_crops):
     is at most ``max_crops``, else it is thinned to an evenly spaced ``k x k``
     grid; corners are multiples of 8 so that up-sampling and JPEG grids stay
     aligned.
+
+    Parameters
+    ----------
+    height : int
+        Height of the image, in pixels.
+    width : int
+        Width of the image, in pixels.
+    size : int
+        Side of the square crops. On a side where the image is not larger than
+        ``size``, the only corner is 0 (the crop is the whole side).
+    max_crops : int
+        Largest number of crops; the grid is thinned to stay within it.
 
     Returns
     -------
@@ -127,6 +150,11 @@ def grid_crop_boxes(height, width, size, max_crops):
     >>> grid_crop_boxes(128, 128, 64, 9)
     [(0, 0), (0, 64), (64, 0), (64, 64)]
     """
+    return _grid_crop_boxes(height, width, size, max_crops)
+
+
+def _grid_crop_boxes(height, width, size, max_crops):
+    # unvalidated: grid_crops calls it once per image scored
 
     def positions(n_pix, k):
         if n_pix <= size:
@@ -158,7 +186,7 @@ def grid_crops(images, size, max_crops):
     """
     crops, owner = [], []
     for i, img in enumerate(images):
-        for top, left in grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
+        for top, left in _grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
             crops.append(img[top : top + size, left : left + size])
             owner.append(i)
     return crops, np.asarray(owner)
@@ -172,8 +200,34 @@ def group_by_shape(arrays):
     return {k: np.asarray(v) for k, v in groups.items()}
 
 
+@validate_params(
+    {
+        "images": ["array-like"],
+        "size": [_POSITIVE],
+        "n_per_image": [_POSITIVE],
+        "rng": [HasMethods(["integers"])],
+    },
+    prefer_skip_nested_validation=True,
+)
 def random_crops(images, size, n_per_image, rng):
     """``n_per_image`` random ``size`` crops of each image (corners on multiples of 8).
+
+    Parameters
+    ----------
+    images : list of ndarray or ndarray
+        ``(H, W, C)`` images; sizes may differ. An image smaller than ``size``
+        on a side is first reflect-padded (centred) to ``size``.
+    size : int
+        Side of the square crops.
+    n_per_image : int
+        Number of crops drawn from each image.
+    rng : numpy.random.Generator
+        Source of the crop positions (``rng.integers``).
+
+    Returns
+    -------
+    crops : ndarray of shape (len(images) * n_per_image, size, size, C)
+        The crops of the first image, then those of the second, and so on.
 
     Examples
     --------
