@@ -79,7 +79,7 @@ class SkipInvalidRows(MetaEstimatorMixin, BaseEstimator):
         The classes of ``estimator_``, when it is a classifier.
     n_features_in_ : int
         Number of features seen in :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen in :meth:`fit`, when they are all strings.
     n_invalid_fit_ : int
         Number of rows left out of the fit.
