@@ -34,6 +34,8 @@ import warnings
 
 import numpy as np
 
+from ._compat import validate_params
+
 __all__ = ["EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_UNREADABLE", "EXIT_USAGE", "main"]
 
 #: exit status when the command line or an input/output file is wrong
@@ -1008,12 +1010,16 @@ def _parser():
     return p
 
 
+@validate_params(
+    {"argv": [list, tuple, None]},  # argparse validates the arguments themselves
+    prefer_skip_nested_validation=False,  # the pipelines a command fits validate theirs
+)
 def main(argv=None):
     """Entry point of the ``skforensics`` console script.
 
     Parameters
     ----------
-    argv : list of str, optional
+    argv : list or tuple of str, optional
         Arguments (default: ``sys.argv[1:]``).
 
     Returns
