@@ -208,7 +208,7 @@ def fake_class_index(estimator):
 @validate_params(
     {
         "estimator": [HasMethods(["predict_proba"]), HasMethods(["decision_function"])],
-        "X": ["array-like"],
+        "X": ["array-like", "sparse matrix"],
     },
     prefer_skip_nested_validation=True,
 )
@@ -237,7 +237,7 @@ def scores_of(estimator, X):
 @validate_params(
     {
         "estimator": [HasMethods(["predict_proba"]), HasMethods(["decision_function"])],
-        "X": ["array-like"],
+        "X": ["array-like", "sparse matrix"],
         "threshold": [Interval(numbers.Real, None, None, closed="both"), None],
     },
     prefer_skip_nested_validation=True,
@@ -550,7 +550,7 @@ def _named(perturbations):
 @validate_params(
     {
         "estimator": [HasMethods(["fit"])],
-        "X": ["array-like"],
+        "X": ["array-like", "sparse matrix"],
         "y": ["array-like"],
         "perturbations": [dict, list, tuple, None],
         "cv": [None, "cv_object"],
