@@ -36,6 +36,17 @@ __all__ = [
 ]
 
 
+def _save_and_decode(pil, **save_kwargs):
+    """Save a PIL image to memory with ``save_kwargs`` and decode it back (uint8 RGB)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    pil.save(buf, **save_kwargs)
+    buf.seek(0)
+    with Image.open(buf) as out:
+        return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
+
+
 class _PerturbationBase(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {"on_error": [StrOptions({"raise", "skip"})]}
 
@@ -146,11 +157,7 @@ class JPEGCompression(_PerturbationBase):
     def _apply(self, img, rng):
         from PIL import Image
 
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, format="JPEG", quality=int(self.quality))
-        buf.seek(0)
-        with Image.open(buf) as out:
-            return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
+        return _save_and_decode(Image.fromarray(img), format="JPEG", quality=int(self.quality))
 
 
 class Resize(_PerturbationBase):
@@ -496,17 +503,14 @@ class RandomReencode(_PerturbationBase):
                     pil = pil.resize((w, h), Image.BOX if s < 1 else Image.BICUBIC)
             fmt = formats[rng.randint(len(formats))]
             q = int(rng.randint(qlo, qhi + 1))
-            buf = io.BytesIO()
             if fmt == "jpeg":
-                pil.save(buf, format="JPEG", quality=q, subsampling=int(rng.choice([0, 2])))
+                kw = {"format": "JPEG", "quality": q, "subsampling": int(rng.choice([0, 2]))}
             elif fmt == "webp":
-                pil.save(buf, format="WEBP", quality=q)
+                kw = {"format": "WEBP", "quality": q}
             elif fmt == "webp-lossless":
-                pil.save(buf, format="WEBP", lossless=True)
+                kw = {"format": "WEBP", "lossless": True}
             else:
-                pil.save(buf, format="PNG", compress_level=1)
-            buf.seek(0)
-            with Image.open(buf) as out:
-                return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
+                kw = {"format": "PNG", "compress_level": 1}
+            return _save_and_decode(pil, **kw)
 
         return apply
