@@ -107,7 +107,7 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         "fake_label": [Integral, str],
         "pseudo_fake_ratio": [Interval(Real, 0, None, closed="left")],
         "balance": ["boolean"],
-        "method": [str],
+        "method": [StrOptions({"upsampling", "vae"})],
         "n_decoders": [Interval(Integral, 1, None, closed="left")],
         "fit_steps": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],

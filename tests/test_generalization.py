@@ -196,6 +196,28 @@ def test_make_pseudo_fakes_upsamplers_and_vae(upsampler):
     assert vae[0].shape == (48, 40, 3)
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_make_pseudo_fakes_pretrained_vae_from_a_folder(tmp_path):
+    from diffusers import AutoencoderKL
+
+    vae = AutoencoderKL(
+        block_out_channels=(8, 8),
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        norm_num_groups=4,
+        latent_channels=4,
+        mid_block_add_attention=False,
+    )
+    vae.save_pretrained(tmp_path / "pipe" / "vae")
+    photos = [_noise(np.random.RandomState(0), 32, 32)]
+    a = make_pseudo_fakes(photos, method="vae", vae=tmp_path / "pipe", random_state=0)
+    b = make_pseudo_fakes(photos, method="vae", vae=str(tmp_path / "pipe" / "vae"), random_state=0)
+    c = make_pseudo_fakes(photos, method="vae", vae=vae, random_state=0)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[0], c[0])
+    assert a[0].shape == (32, 32, 3) and not np.array_equal(a[0], photos[0])
+
+
 def test_make_pseudo_fakes_refuses_tiny_images():
     with pytest.raises(ValueError, match="at least 16 pixels"):
         make_pseudo_fakes([np.zeros((12, 30, 3), np.uint8)], fit_steps=0)

@@ -13,11 +13,12 @@ regenerates images through a latent diffusion model, works in the same spirit.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, StrOptions, validate_params
+from .._compat import HasMethods, Interval, StrOptions, validate_params
 from .._image_io import check_images
 
 __all__ = ["make_pseudo_fakes"]
@@ -83,11 +84,11 @@ def _load_vae(vae):
         return vae
     from .._hub import offline_unless_reachable
 
+    vae = os.fspath(vae)
     with offline_unless_reachable():
-        try:
-            return AutoencoderKL.from_pretrained(vae)
-        except (OSError, ValueError):
-            return AutoencoderKL.from_pretrained(vae, subfolder="vae")
+        if os.path.isdir(vae) and os.path.isdir(os.path.join(vae, "vae")):
+            return AutoencoderKL.from_pretrained(vae, subfolder="vae")  # a pipeline folder
+        return AutoencoderKL.from_pretrained(vae)
 
 
 def _vae_forward(vae, x):
@@ -174,7 +175,7 @@ def _decode_one(decoder, img, *, is_vae, factor, tile):
         "n_decoders": [Interval(numbers.Integral, 1, None, closed="left")],
         "fit_steps": [Interval(numbers.Integral, 0, None, closed="left")],
         "width": [Interval(numbers.Integral, 1, None, closed="left")],
-        "vae": [None, str, object],
+        "vae": [None, str, os.PathLike, HasMethods(["encode", "decode"])],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -233,8 +234,10 @@ def make_pseudo_fakes(
         photos; 0 keeps the random weights.
     width : int, default=16
         Channels of the ``"upsampling"`` decoders.
-    vae : str, AutoencoderKL or None, default=None
-        Pretrained autoencoder for ``method="vae"``.
+    vae : str, os.PathLike, AutoencoderKL or None, default=None
+        Pretrained autoencoder for ``method="vae"``: a hub id, a local folder
+        (a VAE or a diffusers pipeline with a ``vae`` sub-folder) or an
+        instance.
     random_state : int, RandomState instance or None, default=None
         Seeds the decoders, crops and assignments (inside a forked torch RNG).
 
