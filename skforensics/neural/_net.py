@@ -740,10 +740,9 @@ class SAMNetClassifier(NeuralNetClassifier):
         """
         Xp = self._prepare_predict(X)
         if self.crop_size is not None:
-            logits = self._crop_logits(Xp)
-            logits -= logits.max(axis=1, keepdims=True)
-            e = np.exp(logits)
-            return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+            from scipy.special import softmax
+
+            return softmax(self._crop_logits(Xp), axis=1).astype(np.float32)
         return super().predict_proba(Xp)
 
     def predict(self, X):
