@@ -18,8 +18,10 @@ __all__ = [
     "bspline_dense",
     "expand_basis",
     "local_design",
+    "local_gram",
     "make_knots",
     "span_coefficients",
+    "transpose",
     "use_local_design",
 ]
 
@@ -36,13 +38,25 @@ def columns_T(X, cols):
     return np.ascontiguousarray(np.ascontiguousarray(X[:, cols]).T)
 
 
-def weighted_quantiles(X, sw, qs):
-    """Per-column ``inverted_cdf`` quantiles (p, len(qs)): weight/repetition consistent.
+def transpose(X, rows=256):
+    """``X.T`` as a C-contiguous array, copied in blocks of ``rows`` rows.
+
+    About three times faster than ``np.ascontiguousarray(X.T)`` on tall
+    arrays: every block stays in cache while it is transposed.
+    """
+    n, p = X.shape
+    XT = np.empty((p, n), dtype=X.dtype)
+    for a in range(0, n, rows):
+        XT[:, a : a + rows] = X[a : a + rows].T
+    return XT
+
+
+def weighted_quantiles(XT, sw, qs):
+    """Per-row ``inverted_cdf`` quantiles (p, len(qs)) of ``XT`` (p, n): weight/repetition consistent.
 
     The ``q``-quantile is the smallest value whose cumulative weight reaches
     ``q`` times the total weight (numpy's ``method="inverted_cdf"``).
     """
-    XT = np.concatenate([columns_T(X, slice(a, a + 32)) for a in range(0, X.shape[1], 32)])
     n = XT.shape[1]
     qs = np.asarray(qs, dtype=float)
     if np.all(sw == sw[0]):  # fast path: a (SIMD) sort, no weights
@@ -56,12 +70,15 @@ def weighted_quantiles(X, sw, qs):
     return np.take_along_axis(srt, np.minimum(k, n - 1), axis=1)
 
 
-def make_knots(X, sw, n_knots, degree, knots, random_state):
+def make_knots(X, sw, n_knots, degree, knots, random_state, XT=None):
     """Base knots (p, n_knots) and extended knot vectors (p, n_knots + 2*degree).
 
     Features whose quantile knots are not strictly increasing fall back to
     uniform knots between min and max; constant features get a dummy unit
-    interval and are flagged (their group is identically zero).
+    interval and are flagged (their group is identically zero).  Quantile
+    knots are placed on at most :data:`KNOT_SUBSAMPLE` rows (with positive
+    weight), drawn without replacement with ``random_state`` when there are
+    more.  ``XT``: ``X`` transposed (C-contiguous), when the caller has it.
     """
     pos = sw > 0
     Xp, swp = (X, sw) if pos.all() else (X[pos], sw[pos])
@@ -70,11 +87,15 @@ def make_knots(X, sw, n_knots, degree, knots, random_state):
     hi = np.where(constant, lo + 1.0, hi)
     uniform = lo[:, None] + (hi - lo)[:, None] * np.linspace(0.0, 1.0, n_knots)[None, :]
     if knots == "quantile":
-        if Xp.shape[0] > KNOT_SUBSAMPLE:
+        rows = np.flatnonzero(pos)
+        if rows.size > KNOT_SUBSAMPLE:
             rng = check_random_state(random_state)
-            idx = rng.choice(Xp.shape[0], KNOT_SUBSAMPLE, replace=False)
-            Xp, swp = Xp[idx], swp[idx]
-        base = weighted_quantiles(Xp, swp, np.linspace(0.0, 1.0, n_knots))
+            rows = rows[rng.choice(rows.size, KNOT_SUBSAMPLE, replace=False)]
+        if XT is not None:
+            XTp = XT if rows.size == X.shape[0] else XT[:, rows]
+        else:
+            XTp = transpose(X if rows.size == X.shape[0] else X[rows])
+        base = weighted_quantiles(XTp, sw[rows], np.linspace(0.0, 1.0, n_knots))
         base[:, 0], base[:, -1] = lo, hi
         ok = np.all(np.diff(base, axis=1) > 1e-12 * (1.0 + np.abs(base[:, 1:])), axis=1)
         base = np.where(ok[:, None], base, uniform)
@@ -163,27 +184,75 @@ def local_design(xT, t, degree, n_knots, dtype=np.float64):
     instead of de Boor's recursion with its gathers and scatters (about three
     times faster for cubic splines with a handful of knots).  Inputs are
     clipped to the boundary knots, as in :func:`bspline_dense`.
+
+    The rows are built span by span with no gathers: ``u = (x - knot_s) /
+    (knot_{s+1} - knot_s)`` (in float64) times the indicator of span ``s``
+    (``knot_s <= x < knot_{s+1}``, the last span closed), its powers by
+    repeated products.
     """
     p, n = xT.shape
     ns, k1 = n_knots - 1, degree + 1
-    base = t[:, degree : degree + n_knots].astype(dtype)
-    xb = np.clip(xT.astype(dtype, copy=False), base[:, :1], base[:, -1:])
-    span = np.zeros((p, n), dtype=np.intp)
-    for k in range(1, ns):
-        span += xb >= base[:, k : k + 1]
-    flat = span + (np.arange(p) * ns)[:, None]
-    inv_h = (1.0 / np.diff(base, axis=1)).ravel()
-    u = (xb - np.take(base[:, :ns].ravel(), flat)) * np.take(inv_h, flat)
-    powers = [None, u]
-    for r in range(2, k1):
-        powers.append(powers[-1] * u)
+    base = t[:, degree : degree + n_knots].astype(np.float64)
+    xb = np.clip(xT.astype(np.float64, copy=False), base[:, :1], base[:, -1:])
+    inv_h = 1.0 / np.diff(base, axis=1)
     Q = np.empty((p, ns * k1, n), dtype=dtype)
+    direct = dtype == np.float64 and k1 > 1  # u written straight into its row of Q
+    u = None if direct else np.empty((p, n))
+    mask = np.empty((p, n), dtype=bool)
+    tmp = np.empty((p, n), dtype=bool) if ns > 2 else None
     for s in range(ns):
-        mask = span == s
-        np.copyto(Q[:, s * k1], mask)
-        for r in range(1, k1):
-            np.multiply(powers[r], mask, out=Q[:, s * k1 + r])
+        r0 = s * k1
+        # indicator of span s: x >= knot_s (not needed for s = 0 after clipping)
+        # and x < knot_{s+1} (not for the last span, which holds the right end)
+        if ns == 1:
+            mask.fill(True)
+        elif s == 0:
+            np.less(xb, base[:, 1:2], out=mask)
+        else:
+            np.greater_equal(xb, base[:, s : s + 1], out=mask)
+            if s < ns - 1:
+                np.less(xb, base[:, s + 1 : s + 2], out=tmp)
+                mask &= tmp
+        np.copyto(Q[:, r0], mask)
+        if k1 == 1:
+            continue
+        us = Q[:, r0 + 1] if direct else u
+        np.subtract(xb, base[:, s : s + 1], out=us)
+        us *= inv_h[:, s : s + 1]
+        us *= mask
+        if not direct:
+            np.copyto(Q[:, r0 + 1], us, casting="same_kind")
+        for r in range(2, k1):
+            np.multiply(Q[:, r0 + r - 1], us, out=Q[:, r0 + r], casting="same_kind")
     return Q
+
+
+def local_gram(Q, degree, n_knots, w=None):
+    """Weighted Gram ``Q diag(w) Q^T`` of a local design (block diagonal, float64).
+
+    ``Q`` is :func:`local_design`'s output ``(p, ns * (degree + 1), n)``.  Its
+    rows are disjoint per span, so the Gram is block diagonal with Hankel
+    blocks of the weighted moments ``sum_i w_i [span_i = s] u_i**k``,
+    ``k = 0 .. 2 * degree``: two batched matrix-vector products per span
+    instead of a dense ``(R, R)`` product.  ``w=None``: unit weights.
+    Returns ``(p, R, R)``.
+    """
+    p, R, n = Q.shape
+    ns, k1 = n_knots - 1, degree + 1
+    w = np.ones(n, dtype=Q.dtype) if w is None else np.asarray(w, dtype=Q.dtype)
+    mom = np.empty((p, ns, 2 * k1 - 1))
+    mom[:, :, :k1] = (Q.reshape(p * R, n) @ w).reshape(p, ns, k1)  # moments 0 .. degree
+    for s in range(ns):
+        if k1 > 1:  # moments degree + 1 .. 2 degree: rows 1 .. degree times w u**degree
+            top = Q[:, s * k1 + degree]
+            if not np.all(w == 1):
+                top = top * w
+            mom[:, s, k1:] = np.matmul(Q[:, s * k1 + 1 : (s + 1) * k1], top[:, :, None])[:, :, 0]
+    G = np.zeros((p, R, R))
+    hank = np.arange(k1)[:, None] + np.arange(k1)[None, :]
+    for s in range(ns):
+        G[:, s * k1 : (s + 1) * k1, s * k1 : (s + 1) * k1] = mom[:, s][:, hank]
+    return G
 
 
 def use_local_design(degree, n_knots):
@@ -210,6 +279,7 @@ def expand_basis(
     dtype=np.float64,
     sample_weight=None,
     n_threads=1,
+    XT=None,
 ):
     """Evaluate (and, when ``sample_weight`` is given, fit) the centred orthonormal basis.
 
@@ -236,6 +306,9 @@ def expand_basis(
     n_threads : int, default=1
         Feature blocks are independent; with ``n_threads > 1`` they are
         processed by a thread pool (numpy releases the GIL in these kernels).
+    XT : ndarray of shape (n_features, n_samples), default=None
+        ``X`` transposed (C-contiguous), when the caller has it already;
+        otherwise the columns are transposed block by block.
 
     Returns
     -------
@@ -260,23 +333,45 @@ def expand_basis(
     if local:
         span_coef = span_coefficients(knots[feats], degree, n_knots)
 
+    def eigen_transform(M, f):
+        # partition of unity (sum_b B_b = 1): the weighted means are row sums of M
+        m = M.sum(axis=2)
+        cov = M - m[:, :, None] * m[:, None, :]
+        evals, evecs = np.linalg.eigh(cov)  # ascending
+        # the centred basis has rank <= d0 - 1: keep the top d0 - 1 directions
+        evals, evecs = evals[:, 1:], evecs[:, :, 1:]
+        keep = (evals > 1e-7 * evals[:, -1:]) & (evals > 1e-12) & ~constant[f][:, None]
+        scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, evals, 1.0)), 0.0)
+        return m, evecs * scale[:, None, :]
+
     def work(sl):
         f = feats[sl]
-        xT = columns_T(X, f)
+        xT = columns_T(X, f) if XT is None else XT[f]
         if local:
-            Q = local_design(xT, knots[f], degree, n_knots, dtype)
             C = span_coef[sl]  # (g, d0, R): B = C @ Q
-        if not fitting and local:  # predict: straight from the local design
-            m, T = mean[f], transform[f]
+            # fitting: the local design in float64, so that the Gram is exact
+            Q = local_design(xT, knots[f], degree, n_knots, np.float64 if fitting else dtype)
+            if fitting:
+                G = local_gram(Q, degree, n_knots, None if uniform_w else s)
+                if uniform_w:
+                    G *= s[0]
+                M = np.matmul(np.matmul(C, G), C.transpose(0, 2, 1))  # B diag(s) B^T
+                m, T = eigen_transform(M, f)
+                mean_out[sl], transform_out[sl] = m, T
+            else:
+                m, T = mean[f], transform[f]
+            # Phi_j^T = T_j^T (C_j Q_j - m_j); the span indicators (rows s * (degree + 1)
+            # of Q) sum to one, so the centring folds into their coefficients
             Tt = np.ascontiguousarray(T.transpose(0, 2, 1))
+            W = np.matmul(Tt, C)
+            W[:, :, :: degree + 1] -= np.matmul(Tt, m[:, :, None])
             o = out[sl]
-            np.matmul(np.matmul(Tt, C).astype(dtype), Q, out=o)
-            o -= np.matmul(Tt, m[:, :, None]).astype(dtype)
+            if Q.dtype == dtype:
+                np.matmul(W.astype(dtype), Q, out=o)
+            else:
+                o[...] = np.matmul(W, Q)
             return
-        if local:
-            B = np.matmul(C.astype(dtype), Q)  # (g, d0, n)
-        else:
-            B = bspline_dense(xT, knots[f], degree, n_knots, dtype=dtype)
+        B = bspline_dense(xT, knots[f], degree, n_knots, dtype=dtype)
         if fitting:
             if uniform_w:
                 M = np.matmul(B, B.transpose(0, 2, 1)).astype(np.float64) * s[0]
@@ -284,15 +379,7 @@ def expand_basis(
                 M = np.matmul(B * s.astype(dtype)[None, None, :], B.transpose(0, 2, 1)).astype(
                     np.float64
                 )
-            # partition of unity (sum_b B_b = 1): the weighted means are row sums of M
-            m = M.sum(axis=2)
-            cov = M - m[:, :, None] * m[:, None, :]
-            evals, evecs = np.linalg.eigh(cov)  # ascending
-            # the centred basis has rank <= d0 - 1: keep the top d0 - 1 directions
-            evals, evecs = evals[:, 1:], evecs[:, :, 1:]
-            keep = (evals > 1e-7 * evals[:, -1:]) & (evals > 1e-12) & ~constant[f][:, None]
-            scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, evals, 1.0)), 0.0)
-            T = evecs * scale[:, None, :]
+            m, T = eigen_transform(M, f)
             mean_out[sl], transform_out[sl] = m, T
         else:
             m, T = mean[f], transform[f]

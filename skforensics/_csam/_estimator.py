@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, Options, StrOptions, check_sample_weight, fit_context
 from ._backends import blas_limit, blas_threads, get_ops
-from ._basis import expand_basis, make_knots
+from ._basis import expand_basis, make_knots, transpose
 from ._solver import fit_binary, lam_max
 
 __all__ = [
@@ -488,7 +488,10 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
             )[0]
 
     def _fit_basis(self, X, sw, random_state, dtype, n_threads=1):
-        _, full, constant = make_knots(X, sw, self.n_knots, self.degree, self.knots, random_state)
+        XT = transpose(X)  # feature-major, shared by the knots and the basis
+        _, full, constant = make_knots(
+            X, sw, self.n_knots, self.degree, self.knots, random_state, XT=XT
+        )
         self.knots_ = full
         self._constant = constant
         self._n_basis = self.n_knots + self.degree - 2
@@ -502,6 +505,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
             dtype=dtype,
             sample_weight=sw,
             n_threads=n_threads,
+            XT=XT,
         )
         return PhiT
 
