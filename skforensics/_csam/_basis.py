@@ -20,6 +20,7 @@ __all__ = [
     "local_design",
     "local_gram",
     "make_knots",
+    "moments_gram",
     "span_coefficients",
     "transpose",
     "use_local_design",
@@ -175,7 +176,7 @@ def span_coefficients(t, degree, n_knots):
     return coef.reshape(p, -1, ns * k1)
 
 
-def local_design(xT, t, degree, n_knots, dtype=np.float64):
+def local_design(xT, t, degree, n_knots, dtype=np.float64, *, weights=None):
     """Span-local monomials ``(p, (n_knots - 1) * (degree + 1), n)``.
 
     Row ``s * (degree + 1) + r`` holds ``u**r`` for the samples whose knot span
@@ -185,10 +186,14 @@ def local_design(xT, t, degree, n_knots, dtype=np.float64):
     times faster for cubic splines with a handful of knots).  Inputs are
     clipped to the boundary knots, as in :func:`bspline_dense`.
 
-    The rows are built span by span with no gathers: ``u = (x - knot_s) /
-    (knot_{s+1} - knot_s)`` (in float64) times the indicator of span ``s``
+    The rows are built span by span with no gathers, in float64: ``u = (x -
+    knot_s) / (knot_{s+1} - knot_s)`` times the indicator of span ``s``
     (``knot_s <= x < knot_{s+1}``, the last span closed), its powers by
-    repeated products.
+    repeated products; they are then stored in ``dtype``.
+
+    With ``weights`` (an array of shape ``(n,)``, or ``"unit"``), also
+    returns the weighted Gram ``Q diag(weights) Q^T`` in float64, computed
+    from the float64 rows whatever ``dtype`` (:func:`local_gram`).
     """
     p, n = xT.shape
     ns, k1 = n_knots - 1, degree + 1
@@ -196,12 +201,18 @@ def local_design(xT, t, degree, n_knots, dtype=np.float64):
     xb = np.clip(xT.astype(np.float64, copy=False), base[:, :1], base[:, -1:])
     inv_h = 1.0 / np.diff(base, axis=1)
     Q = np.empty((p, ns * k1, n), dtype=dtype)
-    direct = dtype == np.float64 and k1 > 1  # u written straight into its row of Q
-    u = None if direct else np.empty((p, n))
+    direct = dtype == np.float64  # rows computed in place, else in a float64 scratch
+    P = None if direct else np.empty((p, k1, n))
     mask = np.empty((p, n), dtype=bool)
     tmp = np.empty((p, n), dtype=bool) if ns > 2 else None
+    moments = None
+    if weights is not None:
+        w = None if isinstance(weights, str) else np.asarray(weights, dtype=np.float64)
+        ones = np.ones(n)
+        moments = np.empty((p, ns, 2 * k1 - 1))
     for s in range(ns):
         r0 = s * k1
+        Ps = Q[:, r0 : r0 + k1] if direct else P
         # indicator of span s: x >= knot_s (not needed for s = 0 after clipping)
         # and x < knot_{s+1} (not for the last span, which holds the right end)
         if ns == 1:
@@ -213,46 +224,63 @@ def local_design(xT, t, degree, n_knots, dtype=np.float64):
             if s < ns - 1:
                 np.less(xb, base[:, s + 1 : s + 2], out=tmp)
                 mask &= tmp
-        np.copyto(Q[:, r0], mask)
-        if k1 == 1:
-            continue
-        us = Q[:, r0 + 1] if direct else u
-        np.subtract(xb, base[:, s : s + 1], out=us)
-        us *= inv_h[:, s : s + 1]
-        us *= mask
+        np.copyto(Ps[:, 0], mask)
+        if k1 > 1:
+            us = Ps[:, 1]
+            np.subtract(xb, base[:, s : s + 1], out=us)
+            us *= inv_h[:, s : s + 1]
+            us *= mask
+            for r in range(2, k1):
+                np.multiply(Ps[:, r - 1], us, out=Ps[:, r])
+        if moments is not None:
+            # moments 0 .. degree: the rows times w; degree + 1 .. 2 degree: rows
+            # 1 .. degree times w u**degree
+            moments[:, s, :k1] = np.matmul(Ps, ones if w is None else w)
+            if k1 > 1:
+                top = Ps[:, degree] if w is None else Ps[:, degree] * w
+                moments[:, s, k1:] = np.matmul(Ps[:, 1:], top[:, :, None])[:, :, 0]
         if not direct:
-            np.copyto(Q[:, r0 + 1], us, casting="same_kind")
-        for r in range(2, k1):
-            np.multiply(Q[:, r0 + r - 1], us, out=Q[:, r0 + r], casting="same_kind")
-    return Q
+            np.copyto(Q[:, r0 : r0 + k1], P, casting="same_kind")
+    if moments is None:
+        return Q
+    return Q, moments_gram(moments, degree, n_knots)
 
 
-def local_gram(Q, degree, n_knots, w=None):
-    """Weighted Gram ``Q diag(w) Q^T`` of a local design (block diagonal, float64).
+def moments_gram(moments, degree, n_knots):
+    """Block-diagonal Gram ``(p, R, R)`` from per-span moments ``(p, ns, 2 * degree + 1)``.
 
-    ``Q`` is :func:`local_design`'s output ``(p, ns * (degree + 1), n)``.  Its
-    rows are disjoint per span, so the Gram is block diagonal with Hankel
-    blocks of the weighted moments ``sum_i w_i [span_i = s] u_i**k``,
-    ``k = 0 .. 2 * degree``: two batched matrix-vector products per span
-    instead of a dense ``(R, R)`` product.  ``w=None``: unit weights.
-    Returns ``(p, R, R)``.
+    The rows of a local design are disjoint per span, so its weighted Gram
+    is block diagonal with Hankel blocks of the moments ``sum_i w_i [span_i
+    = s] u_i**k``, ``k = 0 .. 2 * degree``.
     """
-    p, R, n = Q.shape
+    p = moments.shape[0]
     ns, k1 = n_knots - 1, degree + 1
-    w = np.ones(n, dtype=Q.dtype) if w is None else np.asarray(w, dtype=Q.dtype)
-    mom = np.empty((p, ns, 2 * k1 - 1))
-    mom[:, :, :k1] = (Q.reshape(p * R, n) @ w).reshape(p, ns, k1)  # moments 0 .. degree
-    for s in range(ns):
-        if k1 > 1:  # moments degree + 1 .. 2 degree: rows 1 .. degree times w u**degree
-            top = Q[:, s * k1 + degree]
-            if not np.all(w == 1):
-                top = top * w
-            mom[:, s, k1:] = np.matmul(Q[:, s * k1 + 1 : (s + 1) * k1], top[:, :, None])[:, :, 0]
+    R = ns * k1
     G = np.zeros((p, R, R))
     hank = np.arange(k1)[:, None] + np.arange(k1)[None, :]
     for s in range(ns):
-        G[:, s * k1 : (s + 1) * k1, s * k1 : (s + 1) * k1] = mom[:, s][:, hank]
+        G[:, s * k1 : (s + 1) * k1, s * k1 : (s + 1) * k1] = moments[:, s][:, hank]
     return G
+
+
+def local_gram(Q, degree, n_knots, w=None):
+    """Weighted Gram ``Q diag(w) Q^T`` (float64) of a local design ``Q``; ``w=None``: unit weights.
+
+    Two batched matrix-vector products per span (:func:`moments_gram`)
+    instead of a dense ``(R, R)`` product.
+    """
+    p, R, n = Q.shape
+    k1 = degree + 1
+    ns = R // k1
+    Q = Q.astype(np.float64, copy=False)
+    w = np.ones(n) if w is None else np.asarray(w, dtype=np.float64)
+    moments = np.empty((p, ns, 2 * k1 - 1))
+    for s in range(ns):
+        Ps = Q[:, s * k1 : (s + 1) * k1]
+        moments[:, s, :k1] = np.matmul(Ps, w)
+        if k1 > 1:
+            moments[:, s, k1:] = np.matmul(Ps[:, 1:], (Ps[:, degree] * w)[:, :, None])[:, :, 0]
+    return moments_gram(moments, degree, n_knots)
 
 
 def use_local_design(degree, n_knots):
@@ -261,7 +289,7 @@ def use_local_design(degree, n_knots):
 
 
 def feature_chunks(p, n, d):
-    step = max(1, int(3_000_000 // max(n * d, 1)))
+    step = max(1, int(1_000_000 // max(n * d, 1)))
     for a in range(0, p, step):
         yield slice(a, min(p, a + step))
 
@@ -349,27 +377,24 @@ def expand_basis(
         xT = columns_T(X, f) if XT is None else XT[f]
         if local:
             C = span_coef[sl]  # (g, d0, R): B = C @ Q
-            # fitting: the local design in float64, so that the Gram is exact
-            Q = local_design(xT, knots[f], degree, n_knots, np.float64 if fitting else dtype)
-            if fitting:
-                G = local_gram(Q, degree, n_knots, None if uniform_w else s)
+            if fitting:  # the Gram from the float64 rows, whatever dtype
+                Q, G = local_design(
+                    xT, knots[f], degree, n_knots, dtype, weights="unit" if uniform_w else s
+                )
                 if uniform_w:
                     G *= s[0]
                 M = np.matmul(np.matmul(C, G), C.transpose(0, 2, 1))  # B diag(s) B^T
                 m, T = eigen_transform(M, f)
                 mean_out[sl], transform_out[sl] = m, T
             else:
+                Q = local_design(xT, knots[f], degree, n_knots, dtype)
                 m, T = mean[f], transform[f]
             # Phi_j^T = T_j^T (C_j Q_j - m_j); the span indicators (rows s * (degree + 1)
             # of Q) sum to one, so the centring folds into their coefficients
             Tt = np.ascontiguousarray(T.transpose(0, 2, 1))
             W = np.matmul(Tt, C)
             W[:, :, :: degree + 1] -= np.matmul(Tt, m[:, :, None])
-            o = out[sl]
-            if Q.dtype == dtype:
-                np.matmul(W.astype(dtype), Q, out=o)
-            else:
-                o[...] = np.matmul(W, Q)
+            np.matmul(W.astype(dtype), Q, out=out[sl])
             return
         B = bspline_dense(xT, knots[f], degree, n_knots, dtype=dtype)
         if fitting:

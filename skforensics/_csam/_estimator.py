@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 # Above this many stored entries the expanded basis is kept in float32.
-_FLOAT32_ENTRIES = 50_000_000
+_FLOAT32_ENTRIES = 10_000_000
 
 
 @dataclass
