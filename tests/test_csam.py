@@ -131,6 +131,63 @@ def test_local_design_equals_de_boor(degree, n_knots, dtype, atol):
     np.testing.assert_allclose(fast, ref, atol=atol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_local_design_gram_is_exact(dtype, weighted):
+    # the Gram returned with the local design is Q diag(w) Q^T computed in float64
+    # from the float64 rows (also when Q is stored in float32), and local_gram agrees
+    rng = np.random.RandomState(2)
+    X = np.column_stack([rng.exponential(size=500), rng.uniform(-3, 1, size=500)])
+    clf = CorrentropySparseAdditiveClassifier(lam=0.01).fit(X, X[:, 1] > -1)
+    xT = np.ascontiguousarray(X.T)
+    Q64 = _basis.local_design(xT, clf.knots_, clf.degree, clf.n_knots)
+    w = rng.uniform(0.1, 2.0, size=500) if weighted else None
+    Q, G = _basis.local_design(
+        xT, clf.knots_, clf.degree, clf.n_knots, dtype, weights="unit" if w is None else w
+    )
+    assert Q.dtype == dtype and G.dtype == np.float64
+    ww = np.ones(500) if w is None else w
+    ref = np.matmul(Q64 * ww, Q64.transpose(0, 2, 1))
+    np.testing.assert_allclose(G, ref, rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(_basis.local_gram(Q64, clf.degree, clf.n_knots, w), ref, atol=1e-9)
+    np.testing.assert_allclose(Q, Q64, atol=1e-6 if dtype == np.float32 else 0)
+
+
+def test_transpose_and_knot_subsample(monkeypatch):
+    rng = np.random.RandomState(0)
+    X = rng.standard_normal((1000, 7))
+    np.testing.assert_array_equal(_basis.transpose(X, rows=64), X.T)
+    sw = np.ones(1000)
+    base, full, _ = _basis.make_knots(X, sw, 5, 3, "quantile", 0)
+    # at most KNOT_SUBSAMPLE rows: the (inverted-cdf) quantiles of all the data
+    q = np.quantile(X, [0.25, 0.5, 0.75], axis=0, method="inverted_cdf").T
+    np.testing.assert_array_equal(base[:, 1:-1], q)
+    np.testing.assert_array_equal(base[:, [0, -1]], np.column_stack([X.min(0), X.max(0)]))
+    same = _basis.make_knots(X, sw, 5, 3, "quantile", 1, XT=np.ascontiguousarray(X.T))
+    np.testing.assert_array_equal(same[1], full)
+    # more rows: a deterministic subsample (same random_state, same knots)
+    monkeypatch.setattr(_basis, "KNOT_SUBSAMPLE", 300)
+    a = _basis.make_knots(X, sw, 5, 3, "quantile", 0)[0]
+    b = _basis.make_knots(X, sw, 5, 3, "quantile", 0, XT=np.ascontiguousarray(X.T))[0]
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, base)
+    np.testing.assert_allclose(a, base, atol=0.3)  # quantiles of 300 of 1000 rows
+
+
+def test_float32_design_matches_float64(monkeypatch):
+    # large problems keep the design in float32; the model is the float64 one up to rounding
+    from skforensics._csam import _estimator
+
+    X, y, _ = make_additive(600, 12, seed=6)
+    ref = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    monkeypatch.setattr(_estimator, "_FLOAT32_ENTRIES", 1000)
+    f32 = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    np.testing.assert_allclose(f32._basis_transform, ref._basis_transform, rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(f32.support_, ref.support_)
+    np.testing.assert_allclose(f32.coef_, ref.coef_, atol=1e-4)
+    np.testing.assert_allclose(f32.decision_function(X), ref.decision_function(X), atol=1e-4)
+
+
 def test_basis_routes_agree(monkeypatch):
     # fitted basis and predictions are the same with the de Boor route
     X, y, _ = make_additive(300, 6, seed=5)

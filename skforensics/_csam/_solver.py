@@ -300,6 +300,7 @@ def fit_binary(
     curve = [J]
     ws = np.zeros(0, dtype=np.intp) if working_set is None else np.unique(working_set)
     routes, admm_iters = [], []
+    A, A_cols = None, None
     n_iter = 0
     gn = np.zeros(G)
     t0 = time.perf_counter()
@@ -316,7 +317,9 @@ def fit_binary(
         for _ in range(64):  # working-set rounds
             if ws.size:
                 cols = (ws[:, None] * d + np.arange(d)[None, :]).ravel()
-                A = ops.take_cols(Phi, cols)
+                if A_cols is None or not np.array_equal(A_cols, cols):
+                    # the working-set columns are copied once per working set, not per HQ step
+                    A, A_cols = ops.take_cols(Phi, cols), cols
                 ybar = ops.sum(v * y) / sv
                 th, mw, k, route = admm(
                     A,
