@@ -26,12 +26,15 @@ Usage::
     python benchmarks/bench_csam_cv.py --quick    # smaller CV problem
 
 Timings on a shared machine are noisy: compare ratios within one run only.
+Both peers run in this process with the same thread settings (the library's
+defaults; set ``OMP_NUM_THREADS`` before starting to change them for both).
 """
 
 import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 
@@ -44,6 +47,25 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skforensics import CorrentropySparseAdditiveClassifier, CorrentropySparseAdditiveClassifierCV
+
+
+def git_commit():
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+        return out.stdout.strip() or None
+    except OSError:
+        return None
+
+
+def blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return max((i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"), default=1)
 
 
 def make_additive(n, p, seed, noise=0.3):
@@ -271,6 +293,8 @@ def main():
         "load_avg_start": list(os.getloadavg()),
         "numpy": np.__version__,
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "blas_threads": blas_threads(),
+        "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
         "note": "shared 2-core machine: compare ratios within this run only",
     }
