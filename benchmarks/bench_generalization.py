@@ -115,6 +115,14 @@ ENCODINGS = ("given", "jpeg90", "png")
 
 
 # --------------------------------------------------------------------- models
+def _recipe_epochs():
+    import inspect
+
+    from skforensics import make_default_detector
+
+    return inspect.signature(make_default_detector).parameters["max_epochs"].default
+
+
 def make_model(name, epochs, crop):
     import torch
 
@@ -248,7 +256,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=_shared_root())
     p.add_argument("--out", default=os.path.join(HERE, "results", "bench_generalization.json"))
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument(
+        "--epochs", type=int, default=None, help="default: the recipe's (make_default_detector)"
+    )
     p.add_argument("--cifake-per-class", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--models", default="recipe,npr,radial-logreg")
@@ -259,7 +269,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    epochs = 1 if args.quick else args.epochs
+    epochs = 1 if args.quick else (args.epochs or _recipe_epochs())
     t0 = time.perf_counter()
     items = load_sets(args.data, args.cifake_per_class, args.quick)
     print(f"{len(items)} images decoded in {time.perf_counter() - t0:.0f} s", flush=True)

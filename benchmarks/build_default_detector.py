@@ -72,7 +72,7 @@ def main(argv=None):
         ),
     )
     p.add_argument("--out", default=DEFAULT_DETECTOR_PATH)
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fitted", metavar="MODEL", help="skip training: calibrate this fitted model")
@@ -92,7 +92,8 @@ def main(argv=None):
     if args.fitted:
         det = skforensics.load(args.fitted)
     else:
-        det = skforensics.make_default_detector(max_epochs=args.epochs, random_state=args.seed)
+        kw = {} if args.epochs is None else {"max_epochs": args.epochs}
+        det = skforensics.make_default_detector(random_state=args.seed, **kw)
         det.fit(images, y)
     fit_s = time.perf_counter() - t0
     shift = calibrate_bias(det, images, y)
@@ -108,7 +109,7 @@ def main(argv=None):
         "n_fake": int((y == 1).sum()),
         "n_pseudo_fakes": int(det.n_pseudo_fakes_),
         "generators": gens,
-        "epochs": args.epochs,
+        "epochs": len(det.estimator_.history_),
         "seed": args.seed,
         "fit_s": None if args.fitted else round(fit_s, 1),
         "trained_here": not args.fitted,

@@ -258,24 +258,26 @@ def _balance(X, y, rng):
     },
     prefer_skip_nested_validation=True,
 )
-def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", random_state=0):
+def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", random_state=0):
     """The recipe of the shipped detector, unfitted.
 
     An :class:`~skforensics.neural.NPRNet` (a small ResNet on the
     neighbouring-pixel residual of Tan et al., CVPR 2024) trained through
     :class:`~skforensics.neural.SAMNetClassifier` on random 64x64 crops at full
-    resolution, both classes re-encoded the same random way at every epoch
+    resolution. At every epoch, a random window three crops wide (192x192) of
+    each training image (both classes) is re-encoded the same random way
     (:class:`~skforensics.perturbations.RandomReencode`: JPEG quality 65-100,
-    PNG, WEBP), with one pseudo-fake per real image
-    (:class:`PseudoFakeClassifier`) and balanced classes. Every image the
+    PNG, WEBP) and four crops are drawn from it. Two pseudo-fakes per real
+    image, from eight up-sampling decoders (:class:`PseudoFakeClassifier`),
+    join the generated images, and the classes are balanced. Every image the
     network sees, in training and scoring, is first put in one canonical
     container (JPEG quality 95), so that the file an image comes in cannot
-    change its score. Scores average the logits of up to 16 crops covering
+    change its score. Scores average the logits of up to 64 crops covering
     the whole image.
 
     Parameters
     ----------
-    max_epochs : int, default=8
+    max_epochs : int, default=24
         Training epochs (each with new crops and encodings).
     crop_size : int, default=64
         Side of the training and scoring crops.
@@ -317,13 +319,15 @@ def make_default_detector(*, max_epochs=8, crop_size=64, optimizer="adamw", rand
         batch_size=64,
         crop_size=crop_size,
         crops_per_image=4,
-        max_test_crops=16,
-        train_transform=RandomReencode(),
+        max_test_crops=64,
+        train_transform=RandomReencode(crop=3 * crop_size),
         input_transform=JPEGCompression(quality=95),
         random_state=random_state,
         **opt,
     )
-    return PseudoFakeClassifier(net, random_state=random_state)
+    return PseudoFakeClassifier(
+        net, pseudo_fake_ratio=2.0, n_decoders=8, random_state=random_state
+    )
 
 
 @validate_params({}, prefer_skip_nested_validation=True)

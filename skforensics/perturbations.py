@@ -411,8 +411,11 @@ class RandomReencode(_PerturbationBase):
         Probability that an image is rescaled (when ``scale`` is set).
     crop : int or None, default=None
         Side of a random square crop taken first (at offsets that are
-        multiples of 8, so the JPEG and up-sampling grids of the original stay
-        aligned); images smaller than it are not cropped.
+        multiples of 16, so the JPEG grids of the original, chroma MCUs of
+        4:2:0 sub-sampling included, and its up-sampling grids stay aligned);
+        images smaller than it are not cropped. Cropping first also makes the
+        re-encoding cheaper: with ``SAMNetClassifier(crop_size=64)``, a crop
+        of 192 leaves room for the training crops at a tenth of the cost.
     random_state : int, RandomState instance or None, default=None
         Draws of formats, qualities, scales and crops; an int gives the same
         draws at every call.
@@ -491,8 +494,8 @@ class RandomReencode(_PerturbationBase):
 
             if self.crop is not None and min(img.shape[:2]) > self.crop:
                 c = int(self.crop)
-                top = rng.randint(0, (img.shape[0] - c) // 8 + 1) * 8
-                left = rng.randint(0, (img.shape[1] - c) // 8 + 1) * 8
+                top = rng.randint(0, (img.shape[0] - c) // 16 + 1) * 16
+                left = rng.randint(0, (img.shape[1] - c) // 16 + 1) * 16
                 img = img[top : top + c, left : left + c]
             pil = Image.fromarray(img)
             if scale is not None and rng.uniform() < self.scale_p:

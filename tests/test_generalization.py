@@ -57,14 +57,25 @@ def test_random_reencode_crop_and_scale():
     out = RandomReencode(formats=["png"], crop=40, random_state=0).transform(X)
     assert out.shape == (1, 40, 40, 3)
     src = X[0]
-    # the crop is a block of the original at offsets that are multiples of 8
+    # the crop is a block of the original at offsets that are multiples of 16
     hits = [
         (t, c)
-        for t in range(0, 57, 8)
-        for c in range(0, 41, 8)
+        for t in range(57)
+        for c in range(41)
         if np.array_equal(src[t : t + 40, c : c + 40], out[0])
     ]
-    assert hits
+    assert hits and all(t % 16 == 0 and c % 16 == 0 for t, c in hits)
+    # every aligned offset is drawn over many calls
+    offsets = set()
+    for seed in range(40):
+        o = RandomReencode(formats=["png"], crop=40, random_state=seed).transform(X)[0]
+        offsets |= {
+            (t, c)
+            for t in range(0, 57, 16)
+            for c in range(0, 41, 16)
+            if np.array_equal(src[t : t + 40, c : c + 40], o)
+        }
+    assert offsets == {(t, c) for t in range(0, 57, 16) for c in range(0, 41, 16)}
     scaled = RandomReencode(formats=["png"], scale=(0.5, 0.5), random_state=0).transform(X)
     assert scaled.shape == (1, 48, 40, 3)
 
