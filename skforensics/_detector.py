@@ -271,8 +271,8 @@ def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", ran
     image, from eight up-sampling decoders (:class:`PseudoFakeClassifier`),
     join the generated images, and the classes are balanced. Every image the
     network sees, in training and scoring, is first put in one canonical
-    container (JPEG quality 95), so that the file an image comes in cannot
-    change its score. Scores average the logits of up to 64 crops covering
+    container (JPEG quality 95, two passes), so that the file an image comes
+    in cannot change its score. Scores average the logits of up to 64 crops covering
     the whole image.
 
     Parameters
@@ -321,13 +321,11 @@ def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", ran
         crops_per_image=4,
         max_test_crops=64,
         train_transform=RandomReencode(crop=3 * crop_size),
-        input_transform=JPEGCompression(quality=95),
+        input_transform=JPEGCompression(quality=95, n_passes=2),
         random_state=random_state,
         **opt,
     )
-    return PseudoFakeClassifier(
-        net, pseudo_fake_ratio=2.0, n_decoders=8, random_state=random_state
-    )
+    return PseudoFakeClassifier(net, pseudo_fake_ratio=2.0, n_decoders=8, random_state=random_state)
 
 
 @validate_params({}, prefer_skip_nested_validation=True)

@@ -132,6 +132,11 @@ class JPEGCompression(_PerturbationBase):
     quality : int, default=75
         JPEG quality, 1 (worst) to 100, with PIL's default 4:2:0 chroma
         sub-sampling (as most web pipelines).
+    n_passes : int, default=1
+        Times each image is saved and decoded. Repeated compression at one
+        quality converges, so with two passes an image and its JPEG copy at
+        that quality come out nearly identical: a canonical container (see
+        :func:`skforensics.make_default_detector`).
     on_error : {"raise", "skip"}, default="raise"
         Unreadable images raise :class:`~skforensics.ImageLoadError` or are
         passed through (see :meth:`transform`).
@@ -148,16 +153,20 @@ class JPEGCompression(_PerturbationBase):
     _parameter_constraints: dict = {
         **_PerturbationBase._parameter_constraints,
         "quality": [Interval(Integral, 1, 100, closed="both")],
+        "n_passes": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, quality=75, *, on_error="raise"):
+    def __init__(self, quality=75, *, n_passes=1, on_error="raise"):
         self.quality = quality
+        self.n_passes = n_passes
         self.on_error = on_error
 
     def _apply(self, img, rng):
         from PIL import Image
 
-        return _save_and_decode(Image.fromarray(img), format="JPEG", quality=int(self.quality))
+        for _ in range(int(self.n_passes)):
+            img = _save_and_decode(Image.fromarray(img), format="JPEG", quality=int(self.quality))
+        return img
 
 
 class Resize(_PerturbationBase):

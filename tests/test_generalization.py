@@ -142,6 +142,45 @@ def test_npr_on_crops_learns_upsampling_traces_at_any_size():
     np.testing.assert_allclose(clf.decision_function(test[:2])[1] > 0, p[1] > 0.5)
 
 
+def test_small_images_are_scored_as_the_mean_of_their_flips():
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 48, 48) for _ in range(4)] + [_upsampled(rng, 48, 48) for _ in range(4)]
+    clf = SAMNetClassifier(
+        NPRNet, module__width=4, crop_size=32, max_epochs=1, batch_size=8, random_state=0
+    ).fit(X, [0] * 4 + [1] * 4)
+
+    def flipped(img):
+        return np.ascontiguousarray(img[:, ::-1])
+
+    # an image that fits in one crop scores the mean of its four flips: the
+    # same four for the image and its mirror image
+    small = _noise(rng, 24, 32)
+    d = clf.decision_function([small, flipped(small), np.ascontiguousarray(small[::-1])])
+    np.testing.assert_allclose(d, d[0], rtol=1e-5)
+    logits = clf.forward(np.stack([small, flipped(small)])).numpy()
+    assert logits[0, 1] - logits[0, 0] != pytest.approx(logits[1, 1] - logits[1, 0], rel=1e-4)
+    # an image larger than one crop is scored on its grid of crops, not flipped
+    big = _noise(rng, 64, 64)
+    d = clf.decision_function([big, flipped(big)])
+    assert d[0] != pytest.approx(d[1], rel=1e-4)
+
+
+def test_two_jpeg_passes_make_a_jpeg_and_a_lossless_copy_closer():
+    from skforensics.perturbations import JPEGCompression
+
+    imgs = list(skforensics.datasets.load_images(load_sample_images("all").paths[:8]))
+    as_jpeg = JPEGCompression(95).transform(imgs)  # the file arrived as JPEG q95
+    gaps = []
+    for n in (1, 2):
+        canon = JPEGCompression(95, n_passes=n)
+        gaps.append(np.abs(canon.transform(as_jpeg).astype(int) - canon.transform(imgs)).mean())
+    np.testing.assert_array_equal(
+        JPEGCompression(95, n_passes=2).transform(imgs),
+        JPEGCompression(95).transform(JPEGCompression(95).transform(imgs)),
+    )
+    assert 0 <= gaps[1] < 0.8 * gaps[0]
+
+
 @pytest.mark.usefixtures("one_torch_thread")
 def test_crop_mode_train_transform_is_redrawn_each_epoch(monkeypatch):
     seen = []

@@ -137,7 +137,8 @@ class SAMNetClassifier(NeuralNetClassifier):
         ``crops_per_image`` random crops of this size per image at every epoch
         (corners on multiples of 8, images smaller than a crop reflect-padded),
         and prediction averages the logits of a grid of at most
-        ``max_test_crops`` crops covering each image.
+        ``max_test_crops`` crops covering each image (an image that fits in one
+        crop: of its four flips).
     crops_per_image : int, default=4
         Random training crops per image and epoch (``crop_size`` set).
     max_test_crops : int, default=16

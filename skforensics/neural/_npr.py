@@ -175,7 +175,9 @@ def grid_crops(images, size, max_crops):
     """Crops of every image on its grid, and the image index of each crop.
 
     An image smaller than ``size`` on a side is scored whole on that side (the
-    network pools globally), not padded.
+    network pools globally), not padded. An image that fits in one crop is
+    scored as its four flips (identity, left-right, up-down, both): one small
+    crop gives a noisy score, and the flips average it.
 
     Returns
     -------
@@ -186,7 +188,13 @@ def grid_crops(images, size, max_crops):
     """
     crops, owner = [], []
     for i, img in enumerate(images):
-        for top, left in _grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
+        boxes = _grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops)
+        if img.shape[0] <= size and img.shape[1] <= size:
+            views = [img, img[:, ::-1], img[::-1], img[::-1, ::-1]]
+            crops += [np.ascontiguousarray(v) for v in views]
+            owner += [i] * len(views)
+            continue
+        for top, left in boxes:
             crops.append(img[top : top + size, left : left + size])
             owner.append(i)
     return crops, np.asarray(owner)
