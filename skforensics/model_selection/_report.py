@@ -536,12 +536,21 @@ def _named(perturbations):
         return default_perturbations()
     if isinstance(perturbations, dict):
         return dict(perturbations)
+    import inspect
+
     out = {}
     for p in perturbations:
+        # the leading parameters always; keyword-only ones where they differ from the default
+        sig = inspect.signature(type(p).__init__).parameters
         params = ", ".join(
             f"{k}={v!r}"
             for k, v in p.get_params(deep=False).items()
             if k not in ("on_error", "random_state")
+            and (
+                k not in sig
+                or sig[k].kind is not inspect.Parameter.KEYWORD_ONLY
+                or repr(v) != repr(sig[k].default)
+            )
         )
         out[f"{type(p).__name__}({params})"] = p
     return out
