@@ -123,20 +123,20 @@ def _recipe_epochs():
     return inspect.signature(make_default_detector).parameters["max_epochs"].default
 
 
-def make_model(name, epochs, crop):
+def make_model(name, epochs, crop, seed=0):
     import torch
 
     from skforensics import make_default_detector, make_named_pipeline
     from skforensics.neural import NPRNet, SAMNetClassifier
 
     if name == "recipe":
-        return make_default_detector(max_epochs=epochs, crop_size=crop)
+        return make_default_detector(max_epochs=epochs, crop_size=crop, random_state=seed)
     if name == "recipe-no-pf":
-        return make_default_detector(max_epochs=epochs, crop_size=crop).set_params(
-            pseudo_fake_ratio=0.0
-        )
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, random_state=seed
+        ).set_params(pseudo_fake_ratio=0.0)
     if name == "real-only":
-        return make_default_detector(max_epochs=epochs, crop_size=crop)
+        return make_default_detector(max_epochs=epochs, crop_size=crop, random_state=seed)
     if name == "npr":
         return SAMNetClassifier(
             NPRNet,
@@ -147,19 +147,19 @@ def make_model(name, epochs, crop):
             crop_size=crop,
             crops_per_image=4,
             max_test_crops=16,
-            random_state=0,
+            random_state=seed,
         )
     if name == "radial-logreg":
         return make_named_pipeline("radial-logreg")
     raise ValueError(name)
 
 
-def fit_score(name, train, tests, epochs):
+def fit_score(name, train, tests, epochs, seed=0):
     """Fit model ``name`` on ``train`` items; scores of every test set and encoding."""
     from sklearn.metrics import accuracy_score, roc_auc_score
 
     crop = 64 if min(min(it["img"].shape[:2]) for it in train) >= 64 else 32
-    model = make_model(name, epochs, crop)
+    model = make_model(name, epochs, crop, seed)
     X = [it["img"] for it in train]
     y = np.array([it["label"] for it in train])
     if name == "real-only":
@@ -261,6 +261,9 @@ def main(argv=None):
     )
     p.add_argument("--cifake-per-class", type=int, default=500)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seeds the models (the data splits stay the same)"
+    )
     p.add_argument("--models", default="recipe,npr,radial-logreg")
     p.add_argument("--protocols", default="cross_source,logo,ablation")
     p.add_argument("--quick", action="store_true", help="a few images per set, 1 epoch")
@@ -295,7 +298,7 @@ def main(argv=None):
         if done(protocol, model, key):
             return
         t = time.perf_counter()
-        r = fit_score(model, train, tests, epochs)
+        r = fit_score(model, train, tests, epochs, args.seed)
         record(protocol, model, key, r)
         heads = ", ".join(
             f"{tn} {v['given']['roc_auc']}/{v['jpeg90']['roc_auc']}" for tn, v in r["tests"].items()
