@@ -16,6 +16,7 @@ down-/up-scaling and cropping of the *test* images. See
 
 from __future__ import annotations
 
+import inspect
 import io
 from numbers import Integral, Real
 
@@ -49,6 +50,13 @@ def _save_and_decode(pil, **save_kwargs):
 
 class _PerturbationBase(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {"on_error": [StrOptions({"raise", "skip"})]}
+
+    def __setstate__(self, state):
+        # a perturbation saved before a parameter was added loads with its default
+        super().__setstate__(state)
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if param.default is not inspect.Parameter.empty and not hasattr(self, name):
+                setattr(self, name, param.default)
 
     @fit_context(prefer_skip_nested_validation=False)  # RandomPerturbation's candidates
     def fit(self, X, y=None):

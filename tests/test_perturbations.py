@@ -120,3 +120,13 @@ def test_random_perturbation_draws_from_its_candidates():
         RandomPerturbation([], random_state=0).transform(X)
     with pytest.raises(ValueError, match="non-empty list"):
         RandomPerturbation(["jpeg"]).transform(X)
+
+
+def test_a_perturbation_saved_before_a_parameter_existed_loads_with_its_default():
+    X = _images()
+    state = JPEGCompression(60).__getstate__()
+    del state["n_passes"]  # as saved before n_passes was added
+    old = JPEGCompression.__new__(JPEGCompression)
+    old.__setstate__(state)
+    assert old.get_params()["n_passes"] == 1
+    np.testing.assert_array_equal(old.transform(X), JPEGCompression(60).transform(X))
