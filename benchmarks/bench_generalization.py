@@ -20,11 +20,13 @@ re-encoded as PNG (both classes the same way, so the container cannot decide):
 Models, all trained here from scratch in the same run:
 
 * ``recipe``: :func:`skforensics.make_default_detector` (the shipped recipe:
-  NPRNet on crops, RandomReencode of both classes at every epoch, one
-  pseudo-fake per real image, balanced classes, 16-crop scoring).
+  NPRNet on crops, RandomReencode of a window of both classes at every epoch,
+  two pseudo-fakes per real image, balanced classes, a canonical JPEG q95
+  container, 64-crop scoring).
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
-  network and crops, trained on the images as they come (no re-encoding, no
-  pseudo-fakes, no balancing), scored the same way.
+  network, crops and epochs, trained on the images as they come (no
+  re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
+  on a grid of 16 crops.
 * ``radial-logreg``: the 64-bin radial spectrum baseline (Durall et al. 2020).
 
 Run::

@@ -188,13 +188,12 @@ def grid_crops(images, size, max_crops):
     """
     crops, owner = [], []
     for i, img in enumerate(images):
-        boxes = _grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops)
         if img.shape[0] <= size and img.shape[1] <= size:
             views = [img, img[:, ::-1], img[::-1], img[::-1, ::-1]]
             crops += [np.ascontiguousarray(v) for v in views]
             owner += [i] * len(views)
             continue
-        for top, left in boxes:
+        for top, left in _grid_crop_boxes(img.shape[0], img.shape[1], size, max_crops):
             crops.append(img[top : top + size, left : left + size])
             owner.append(i)
     return crops, np.asarray(owner)
