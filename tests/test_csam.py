@@ -240,6 +240,7 @@ def test_solution_satisfies_optimality_of_last_surrogate():
 def test_linear_algebra_routes_agree(monkeypatch, q):
     X, y, _ = make_additive(150, 40, seed=5)  # n < basis dimension: Woodbury
     kw = {"lam": 0.005, "q": q, "tol": 1e-7, "admm_max_iter": 3000, "max_iter": 5}
+    kw["solver"] = "admm"
     ref = CorrentropySparseAdditiveClassifier(**kw).fit(X, y)
     assert "woodbury" in ref.solver_routes_[0]
     monkeypatch.setattr(_solver, "_WOODBURY_MAX_N", 0)
@@ -251,6 +252,105 @@ def test_linear_algebra_routes_agree(monkeypatch, q):
     for other in (chol, cg):
         np.testing.assert_allclose(other.coef_, ref.coef_, atol=1e-4)
         np.testing.assert_allclose(other.decision_function(X), ref.decision_function(X), atol=1e-3)
+
+
+def _group_lasso_kkt(A, ytil, v, a, kappa, d):
+    """Largest violation of the KKT conditions of the weighted group-lasso subproblem."""
+    sv = v.sum()
+    At = A - (A.T @ v / sv)[None, :]
+    g = (2 * At.T @ (v * (ytil - At @ a))).reshape(-1, d)
+    a = a.reshape(-1, d)
+    nrm = np.linalg.norm(a, axis=1)
+    zero = nrm == 0
+    viol = np.maximum(np.linalg.norm(g[zero], axis=1) - kappa, 0).tolist()
+    viol += np.linalg.norm(g[~zero] - kappa * a[~zero] / nrm[~zero, None], axis=1).tolist()
+    return max(viol)
+
+
+def test_group_lasso_block_is_exact():
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        B = rng.randn(6, 6)
+        H = B @ B.T + 0.01 * np.eye(6)
+        evals, evecs = np.linalg.eigh(H)
+        b = rng.randn(6) * 3
+        kappa = 0.5 * np.linalg.norm(b)
+        a = _solver._group_lasso_block(b, evals, evecs, kappa)
+        # stationarity: H a - b + kappa a / ||a|| = 0
+        np.testing.assert_allclose(H @ a - b + kappa * a / np.linalg.norm(a), 0, atol=1e-8)
+        assert _solver._group_lasso_block(b, evals, evecs, 1.01 * np.linalg.norm(b)) is None
+    # a group without curvature (constant feature) stays at zero
+    assert _solver._group_lasso_block(np.ones(6), np.zeros(6), np.eye(6), 0.1) is None
+
+
+def test_bcd_and_admm_solve_the_same_subproblem():
+    X, y, _ = make_additive(400, 20, seed=7)
+    est = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    A = np.asfortranarray(est._basis(X).T)
+    d = est._n_basis
+    yy = 2.0 * y - 1
+    rng = np.random.RandomState(1)
+    v = np.exp(-((yy - est.decision_function(X) + 0.2 * rng.randn(400)) ** 2)) / 400
+    ytil = yy - (v * yy).sum() / v.sum()
+    kappa = 0.3 * np.linalg.norm((2 * A.T @ (v * ytil)).reshape(-1, d), axis=1).max()
+    zeros = np.zeros(A.shape[1])
+    a_bcd, grad, it = _solver.bcd(
+        A, ytil, v, kappa=kappa, theta=zeros, n_basis=d, tol=1e-10, max_iter=1000
+    )
+    a_admm, _, _, _ = _solver.admm(
+        A, ytil, v, kappa=kappa, eta=0.1, theta=zeros, mu=zeros, q=2, n_basis=d,
+        tol=1e-10, max_iter=20000, ops=_solver_ops(),
+    )  # fmt: skip
+    assert it < 1000
+    assert 0 < np.count_nonzero(a_bcd) < a_bcd.size  # sparse, not trivial
+    assert _group_lasso_kkt(A, ytil, v, a_bcd, kappa, d) < 1e-8
+    np.testing.assert_allclose(a_bcd, a_admm, atol=1e-7)
+    # the returned gradient is eta times the ADMM dual of this solution (warm starts)
+    At = A - (A.T @ v / v.sum())[None, :]
+    np.testing.assert_allclose(grad, 2 * At.T @ (v * (ytil - At @ a_bcd)), atol=1e-10)
+    # warm-started from the solution: a sweep over the non-zero groups, one over all
+    _, _, it_warm = _solver.bcd(
+        A, ytil, v, kappa=kappa, theta=a_bcd, n_basis=d, tol=1e-8, max_iter=1000
+    )
+    assert it_warm == 2
+
+
+def _solver_ops():
+    from skforensics._csam._backends import NumpyOps
+
+    return NumpyOps()
+
+
+def test_bcd_solver_fits_the_admm_model():
+    X, y, _ = make_additive(500, 60, seed=8)
+    kw = {"lam": 0.05, "tol": 1e-7, "admm_max_iter": 5000, "max_iter": 200}
+    admm = CorrentropySparseAdditiveClassifier(solver="admm", **kw).fit(X, y)
+    bcd = CorrentropySparseAdditiveClassifier(solver="bcd", **kw).fit(X, y)
+    assert admm.solver_routes_[0] <= {"cholesky", "woodbury"}
+    assert bcd.solver_routes_[0] == {"bcd"}
+    assert admm.n_iter_[0] < 200  # converged: the same HQ steps, each solved to tol
+    np.testing.assert_array_equal(bcd.n_iter_, admm.n_iter_)
+    np.testing.assert_array_equal(bcd.support_, admm.support_)
+    np.testing.assert_allclose(bcd.coef_, admm.coef_, atol=1e-5)
+    np.testing.assert_allclose(bcd.objective_curve_[0][-1], admm.objective_curve_[0][-1], rtol=1e-6)
+    np.testing.assert_allclose(bcd.predict_proba(X), admm.predict_proba(X), atol=1e-4)
+
+
+def test_auto_solver_switches_to_bcd_on_large_working_sets():
+    X, y, _ = make_additive(300, 40, seed=9)  # 40 features x 6 basis functions
+    big = CorrentropySparseAdditiveClassifier(lam=0.002).fit(X, y)
+    assert "bcd" in big.solver_routes_[0] and big.support_.sum() >= 16
+    small = CorrentropySparseAdditiveClassifier(lam=0.05).fit(X[:, :8], y)
+    assert "bcd" not in small.solver_routes_[0]  # at most 48 columns: ADMM
+
+
+@pytest.mark.parametrize("kw", [{"q": 1}, {"backend": "torch"}])
+def test_bcd_solver_needs_numpy_and_group_penalty(kw):
+    if "backend" in kw:
+        pytest.importorskip("torch")
+    X, y, _ = make_additive(100, 6, seed=0)
+    with pytest.raises(ValueError, match="solver='bcd' needs the numpy back-end and q=2"):
+        CorrentropySparseAdditiveClassifier(lam=0.01, solver="bcd", **kw).fit(X, y)
 
 
 def test_torch_backend_matches_numpy():

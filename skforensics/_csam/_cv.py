@@ -91,10 +91,14 @@ class CorrentropySparseAdditiveClassifierCV(CorrentropySparseAdditiveClassifier)
         Group lasso (``2``) or plain l1 penalty (``1``).
     eta : float, default=0.1
         ADMM penalty parameter.
+    solver : {"auto", "admm", "bcd"}, default="auto"
+        Inner solver of every half-quadratic step, as in
+        :class:`CorrentropySparseAdditiveClassifier`.
     max_iter : int, default=50
         Maximum number of half-quadratic iterations per fit.
     admm_max_iter : int, default=200
-        Maximum number of ADMM iterations per half-quadratic step.
+        Maximum number of inner iterations (ADMM iterations or coordinate
+        descent sweeps) per half-quadratic step.
     tol : float, default=1e-4
         Tolerance of the stopping rules.
     class_weight : dict, "balanced" or None, default=None
@@ -190,6 +194,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         sigma=1.0,
         q=2,
         eta=0.1,
+        solver="auto",
         max_iter=50,
         admm_max_iter=200,
         tol=1e-4,
@@ -211,6 +216,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         self.sigma = sigma
         self.q = q
         self.eta = eta
+        self.solver = solver
         self.max_iter = max_iter
         self.admm_max_iter = admm_max_iter
         self.tol = tol
