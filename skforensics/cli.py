@@ -702,8 +702,9 @@ def _cmd_scan(args):
     threshold = args.threshold
     if args.fpr is not None:
         threshold = _calibrated_threshold(model, args)
-    if threshold is None:
-        threshold = 0.5
+    # None: the model's own threshold (threshold_ of a saved FixedFPRThreshold), else 0.5;
+    # score_batch resolves it the same way for every image
+    shown = getattr(model, "threshold_", 0.5) if threshold is None else threshold
 
     counts = {"scored": 0, "fake": 0, "unreadable": 0}
     status = 0
@@ -754,7 +755,7 @@ def _cmd_scan(args):
     n = counts["scored"] + counts["unreadable"]
     summary = (
         f"{n} image(s): {counts['scored']} scored, {counts['fake']} flagged as generated "
-        f"(prob_fake > {threshold:g}), {counts['unreadable']} unreadable"
+        f"(prob_fake > {shown:g}), {counts['unreadable']} unreadable"
     )
     if n_skipped:
         summary += f"; {n_skipped} already in {out} (resumed)"
@@ -984,7 +985,8 @@ def _parser():
         type=_probability,
         default=None,
         metavar="T",
-        help="flag images with prob_fake > T (default 0.5)",
+        help="flag images with prob_fake > T (default: the model's own threshold_, e.g. of a "
+        "saved FixedFPRThreshold, else 0.5)",
     )
     g.add_argument(
         "--fpr",

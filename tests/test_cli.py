@@ -455,6 +455,33 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
     assert [r["path"] for r in rows] == tiny["many"]  # each image exactly once, in order
 
 
+def test_scan_uses_the_saved_models_own_threshold(tiny, tmp_path, capsys):
+    # a FixedFPRThreshold saved with its threshold: scan applies it, not 0.5
+    import skforensics
+    from skforensics.model_selection import FixedFPRThreshold
+
+    inner = skforensics.load(tiny["model"])
+    calib = tiny["many"][:100]  # taken as real: flag at most 30% of them
+    wrapped = FixedFPRThreshold(inner, fpr=0.3, cv="prefit").fit(calib, np.zeros(100, int))
+    path = str(tmp_path / "calibrated.skf")
+    skforensics.save(wrapped, path)
+    folder = os.path.dirname(tiny["many"][0])
+    out = str(tmp_path / "v.csv")
+    assert main(["scan", "--model", path, folder, "--csv", out, "-q", "--no-print"]) == 0
+    rows = _read_csv(out)
+    prob = np.array([float(r["prob_fake"]) for r in rows])  # rounded to 6 decimals
+    flagged = np.array([r["verdict"] == "fake" for r in rows])
+    np.testing.assert_array_equal(flagged, wrapped.predict([r["path"] for r in rows]) == 1)
+    assert (prob > 0.5).sum() != flagged.sum()  # 0.5 would have given other verdicts
+    assert f"prob_fake > {wrapped.threshold_:g}" in capsys.readouterr().err
+    # an explicit --threshold still wins
+    out2 = str(tmp_path / "w.csv")
+    argv = ["scan", "--model", path, folder, "--csv", out2, "-q", "--no-print"]
+    assert main([*argv, "--threshold", "0.5"]) == 0
+    flagged2 = np.array([r["verdict"] == "fake" for r in _read_csv(out2)])
+    np.testing.assert_array_equal(flagged2, prob > 0.5)
+
+
 def test_output_paths_are_checked_before_any_work(tiny, tmp_path, monkeypatch, capsys):
     def no_work(*a, **k):
         raise AssertionError("work started before the output path was checked")
