@@ -15,7 +15,9 @@ Measures, in one run:
   weighted Gram + Cholesky at every half-quadratic step) against
   ``solver="bcd"`` (block coordinate descent) and ``"auto"`` on four
   problems: time ratio, final objective, support and test accuracy (the CV
-  path above is also run with ``solver="admm"`` for both peers);
+  path above is also run with ``solver="admm"`` for both peers), and one
+  half-quadratic subproblem, warm-started, for n in {1 000, 4 000, 20 000}
+  and 30-960 working-set columns (``subproblem``: where ``"auto"`` switches);
 * **HQ step** -- on a dense working set (small ``lam``), the time of one
   half-quadratic step's linear algebra with the current route (weighted Gram
   + Cholesky, refactored at every step) against conjugate gradients with the
@@ -237,6 +239,71 @@ def bench_inner_solver(repeats):
     return rows
 
 
+def bench_subproblem(sizes=(1000, 4000, 20000), dims=(30, 60, 120, 240, 480, 960)):
+    """One HQ subproblem, warm-started as in a fit: ADMM against block coordinate descent.
+
+    The design is the basis of the additive problem (6 functions per feature),
+    the weights those of noisy margins, ``kappa`` 0.3 times the largest group
+    gradient (the 5 informative features stay active), and the warm start the
+    solution at slightly different weights, as from the previous HQ step.
+    """
+    from threadpoolctl import threadpool_limits
+
+    from skforensics._csam._backends import NumpyOps
+    from skforensics._csam._solver import admm, bcd
+
+    ops = NumpyOps()
+    rng = np.random.default_rng(0)
+    rows = []
+    with threadpool_limits(1, user_api="blas"):  # the solver runs with one BLAS thread
+        for n in sizes:
+            X, y = make_additive(n, max(dims) // 6, seed=7)
+            est = CorrentropySparseAdditiveClassifier(lam=0.05).fit(X, y)
+            Phi = np.asfortranarray(est._basis(X).T)
+            yy = 2.0 * y - 1.0
+            for m in dims:
+                A = Phi[:, :m]
+                f = 0.5 * yy + 0.3 * rng.standard_normal(n)
+                v = np.exp(-((yy - f) ** 2)) / n
+                ytil = yy - (v * yy).sum() / v.sum()
+                g = np.linalg.norm((2 * A.T @ (v * ytil)).reshape(-1, 6), axis=1)
+                kappa = 0.3 * g.max()  # the 5 informative features stay active
+                v0 = v * np.exp(0.05 * rng.standard_normal(n))
+                y0 = ytil - (v0 * ytil).sum() / v0.sum()
+                th0 = bcd(A, y0, v0, kappa=kappa, theta=np.zeros(m), n_basis=6, tol=1e-8,
+                          max_iter=1000)[0]  # fmt: skip
+                mu0 = np.zeros(m)
+                t_admm = t_bcd = np.inf
+                for _ in range(3):
+                    t = time.perf_counter()
+                    a_admm, _, k_admm, _ = admm(A, ytil, v, kappa=kappa, eta=0.1, theta=th0,
+                                                mu=mu0, q=2, n_basis=6, tol=1e-4,
+                                                max_iter=200, ops=ops)  # fmt: skip
+                    t_admm = min(t_admm, time.perf_counter() - t)
+                    t = time.perf_counter()
+                    a_bcd, _, k_bcd = bcd(A, ytil, v, kappa=kappa, theta=th0, n_basis=6,
+                                          tol=1e-4, max_iter=200)  # fmt: skip
+                    t_bcd = min(t_bcd, time.perf_counter() - t)
+                rows.append(
+                    {
+                        "n": n,
+                        "m": m,
+                        "admm_ms": 1e3 * t_admm,
+                        "admm_iter": int(k_admm),
+                        "bcd_ms": 1e3 * t_bcd,
+                        "bcd_sweeps": int(k_bcd),
+                        "admm_over_bcd": t_admm / t_bcd,
+                        "max_abs_diff": float(np.abs(a_admm - a_bcd).max()),
+                    }
+                )
+                print(
+                    f"subproblem n={n:6d} m={m:4d}: ADMM {1e3 * t_admm:7.2f} ms ({k_admm} it), "
+                    f"BCD {1e3 * t_bcd:7.2f} ms ({k_bcd} sweeps): {t_admm / t_bcd:.2f}x",
+                    flush=True,
+                )
+    return rows
+
+
 def bench_hq_step(n, p, lam_ratio, n_steps, n_solves=25):
     """Linear algebra of consecutive HQ steps on a fixed dense working set."""
     X, y = make_additive(n, p, seed=4)
@@ -354,6 +421,7 @@ def main():
     result["cv_path"] = bench_cv(*cv_size, n_lams=20, n_folds=5)
     result["cv_path_admm"] = bench_cv(*cv_size, n_lams=20, n_folds=5, solver="admm")
     result["inner_solver"] = bench_inner_solver(args.repeats)
+    result["subproblem"] = bench_subproblem()
     if not args.skip_hq:
         result["hq_step"] = bench_hq_step(10000, 200, lam_ratio=0.01, n_steps=10)
     info["load_avg_end"] = list(os.getloadavg())

@@ -29,8 +29,11 @@ __all__ = ["BinaryFit", "admm", "bcd", "correntropy_beta", "fit_binary", "lam_ma
 _CHOL_MAX_DIM = 4096
 # solver="auto" uses block coordinate descent on working sets of at least
 # max(_BCD_MIN_DIM, n // _BCD_ROWS_PER_DIM) columns: a sweep costs ~n m, the
-# weighted Gram of ADMM ~n m^2 (benchmarks/bench_csam_cv.py, "inner solver":
-# equal speed near m = 30 for n <= 4000 and near m = 150 for n = 20000).
+# weighted Gram of ADMM ~n m^2.  benchmarks/bench_csam_cv.py ("subproblem"):
+# one warm-started subproblem is as fast either way near m = 30 and 2-5x
+# faster with BCD at m = 240; the threshold is set higher because whole fits
+# with many small-working-set steps ran slightly faster with ADMM
+# ("inner_solver": 20000 x 256 at the defaults).
 _BCD_MIN_DIM = 96
 _BCD_ROWS_PER_DIM = 100
 # Largest n for which the Woodbury (n x n) route is used when n < dimension.
