@@ -14,6 +14,14 @@ re-encoded as PNG (both classes the same way, so the container cannot decide):
   FFHQ faces, the text-to-image ones (DALL-E 2, Midjourney v4, Stable
   Diffusion) with held-out real photos of ``diffusiondb_coco`` (COCO /
   ImageNet). Training reals: the other FFHQ faces and 100 other real photos.
+* **leave one generator out of everything (``logo_all``)**: what the shipped
+  detector would be without one generator: trained on all the shared training
+  data it is built from (``diffusiondb_coco`` and ``multigen``, training
+  folds) except that generator's images, tested on them. For the held-out
+  Stable Diffusion images, the DiffusionDB fakes (Stable Diffusion 1.x, the
+  same family) are left out of training too; its real photos stay. Reals
+  paired as in LOGO: test-fold FFHQ faces for the face generators, the
+  ``diffusiondb_coco`` test-fold photos for the others.
 * **pseudo-fake ablation**: the recipe without pseudo-fakes, and real-only
   training (real photos against their pseudo-fakes, no generated image at all).
 
@@ -36,7 +44,10 @@ Run::
 
 Results go to ``benchmarks/results/bench_generalization.json`` (written after
 every trained model, so an interrupted run keeps what it measured, and
-``--resume`` skips the models already there).
+``--resume`` skips the models already there). Every ROC AUC comes with a 95%
+stratified bootstrap interval (``roc_auc_ci95``; the LOGO means too): a face
+test set has only 6-7 real faces, so its AUC moves in steps of 1/120 and its
+interval is wide.
 """
 
 from __future__ import annotations
@@ -114,6 +125,28 @@ def reencode(img, fmt):
 
 
 ENCODINGS = ("given", "jpeg90", "png")
+N_BOOT = 2000
+MAX_KEPT_SCORES = 500  # test sets up to this size keep their per-image scores in the JSON
+
+
+def bootstrap_aucs(y, s, n_boot=N_BOOT, seed=0):
+    """ROC AUCs of ``n_boot`` stratified resamples (reals and fakes resampled apart)."""
+    from scipy.stats import rankdata
+
+    y, s = np.asarray(y), np.asarray(s, dtype=float)
+    pos, neg = s[y == 1], s[y == 0]
+    if pos.size == 0 or neg.size == 0:
+        return None
+    rng = np.random.default_rng(seed)
+    P = pos[rng.integers(0, pos.size, (n_boot, pos.size))]
+    N = neg[rng.integers(0, neg.size, (n_boot, neg.size))]
+    r = rankdata(np.concatenate([P, N], axis=1), axis=1)  # ties get the mean rank
+    u = r[:, : pos.size].sum(axis=1) - pos.size * (pos.size + 1) / 2
+    return u / (pos.size * neg.size)
+
+
+def ci95(samples):
+    return [round(float(v), 4) for v in np.percentile(samples, [2.5, 97.5])]
 
 
 # --------------------------------------------------------------------- models
@@ -173,12 +206,19 @@ def fit_score(name, train, tests, epochs, seed=0):
     for tname, titems in tests.items():
         yt = np.array([it["label"] for it in titems])
         res = {"n_real": int((yt == 0).sum()), "n_fake": int((yt == 1).sum())}
+        keep = len(titems) <= MAX_KEPT_SCORES  # per-image scores, for intervals of means
+        if keep:
+            res["labels"] = yt.tolist()
         for enc in ENCODINGS:
             s = model.predict_proba([reencode(it["img"], enc) for it in titems])[:, 1]
+            boot = bootstrap_aucs(yt, s)
             res[enc] = {
                 "roc_auc": round(float(roc_auc_score(yt, s)), 4) if len(set(yt)) == 2 else None,
+                "roc_auc_ci95": None if boot is None else ci95(boot),
                 "accuracy": round(float(accuracy_score(yt, s >= 0.5)), 4),
             }
+            if keep:
+                res[enc]["scores"] = [round(float(v), 5) for v in s]
             if enc == "given":
                 given = s
             elif enc == "png":
@@ -237,17 +277,42 @@ def logo_split(items, held_out, rng, n_photo_train=100, n_photo_test=60):
     return train, {f"multigen:{held_out}": fakes + reals}
 
 
+def logo_all_split(items, held_out):
+    """Training folds of diffusiondb_coco and multigen without ``held_out``; its fakes to test."""
+    pool = [it for it in items if it["set"] in ("diffusiondb_coco", "multigen")]
+    same_family = held_out.startswith("stable-diffusion")  # DiffusionDB is Stable Diffusion 1.x
+    train = [
+        it
+        for it in pool
+        if it["generator"] != held_out
+        and (it["set"] == "multigen" and it["label"] == 1 or it["fold"] == "train")
+        and not (same_family and it["set"] == "diffusiondb_coco" and it["label"] == 1)
+    ]
+    fakes = [it for it in pool if it["label"] == 1 and it["generator"] == held_out]
+    real_set = "multigen" if held_out in FACE_GENERATORS else "diffusiondb_coco"
+    reals = [
+        it for it in pool if it["label"] == 0 and it["set"] == real_set and it["fold"] == "test"
+    ]
+    return train, {f"multigen:{held_out}": fakes + reals}
+
+
 def summarize(results):
     """The headline numbers: LOGO mean and the two cross-source directions."""
     summary = {}
-    for model, runs in results.get("logo", {}).items():
-        for enc in ENCODINGS:
-            aucs = [r["tests"][t][enc]["roc_auc"] for r in runs.values() for t in r["tests"]]
-            aucs = [a for a in aucs if a is not None]  # a one-class test set (--quick) has none
-            if aucs:
-                summary.setdefault(model, {})[f"logo_mean_auc_{enc}"] = round(
-                    float(np.mean(aucs)), 4
-                )
+    for protocol in ("logo", "logo_all"):
+        for model, runs in results.get(protocol, {}).items():
+            tests = [r["tests"][t] for r in runs.values() for t in r["tests"]]
+            for enc in ENCODINGS:
+                aucs = [t[enc]["roc_auc"] for t in tests]
+                aucs = [a for a in aucs if a is not None]  # a one-class test set (--quick) has none
+                if not aucs:
+                    continue
+                row = summary.setdefault(model, {})
+                row[f"{protocol}_mean_auc_{enc}"] = round(float(np.mean(aucs)), 4)
+                if all("scores" in t[enc] and t[enc]["roc_auc"] is not None for t in tests):
+                    # interval of the mean: every fold resampled independently
+                    boot = [bootstrap_aucs(t["labels"], t[enc]["scores"]) for t in tests]
+                    row[f"{protocol}_mean_auc_{enc}_ci95"] = ci95(np.mean(boot, axis=0))
     for model, runs in results.get("cross_source", {}).items():
         for src, tgt in (("diffusiondb_coco", "multigen"), ("multigen", "diffusiondb_coco")):
             if src in runs:
@@ -256,6 +321,27 @@ def summarize(results):
                         tgt
                     ][enc]["roc_auc"]
     return summary
+
+
+def _versions():
+    import importlib.metadata as md
+    import platform
+    import subprocess
+
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "pillow", "scikit-learn", "torch", "skforensics"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            out[dist] = None
+    try:
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        )
+        out["git_commit"] = rev.stdout.strip() or None
+    except OSError:
+        out["git_commit"] = None
+    return out
 
 
 def main(argv=None):
@@ -271,7 +357,7 @@ def main(argv=None):
         "--seed", type=int, default=0, help="seeds the models (the data splits stay the same)"
     )
     p.add_argument("--models", default="recipe,npr,radial-logreg")
-    p.add_argument("--protocols", default="cross_source,logo,ablation")
+    p.add_argument("--protocols", default="cross_source,logo,logo_all,ablation")
     p.add_argument("--quick", action="store_true", help="a few images per set, 1 epoch")
     p.add_argument("--resume", action="store_true", help="skip models already in --out")
     args = p.parse_args(argv)
@@ -286,6 +372,9 @@ def main(argv=None):
     if args.resume and os.path.exists(args.out):
         results = json.load(open(args.out)).get("results", {})
     config = {k: v for k, v in vars(args).items() if k not in ("resume",)}
+    # JPEG coding and decoding differ between Pillow builds, and training between torch
+    # versions: a rerun on another install moves single rows (see the generalization page)
+    config["versions"] = _versions()
 
     def record(protocol, model, key, value):
         results.setdefault(protocol, {}).setdefault(model, {})[key] = value
@@ -336,6 +425,11 @@ def main(argv=None):
             train, tests = logo_split(items, g, np.random.default_rng(0))
             for model in models:
                 run("logo", model, g, train, tests)
+    if "logo_all" in protocols:
+        for g in gens:
+            train, tests = logo_all_split(items, g)
+            for model in models:
+                run("logo_all", model, g, train, tests)
     if "ablation" in protocols:
         cross(head, ("recipe-no-pf", "real-only"))
     if "cross_source" in protocols:
