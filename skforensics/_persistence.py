@@ -60,6 +60,10 @@ them out of the skops part with two functions of this module:
 * :func:`unpack_tensors` in ``__setstate__``: the inverse, for both forms
   (``torch.load(weights_only=True)`` for bytes).
 
+An estimator that gains a parameter calls :func:`fill_default_params` in its
+``__setstate__``, so that a model saved before the parameter existed loads
+with the parameter's default (``get_params``, ``clone`` and ``repr`` need it).
+
 The estimator then rebuilds its modules from its own (trusted, checked)
 parameters, e.g. the model name or the module class, and loads the unpacked
 ``state_dict`` into them. :class:`~skforensics.CLIPFeatureExtractor`,
@@ -75,6 +79,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import importlib
+import inspect
 import io
 import json
 import os
@@ -92,6 +97,7 @@ __all__ = [
     "TRUSTED_EXTRA_TYPES",
     "UnsafeModelWarning",
     "UntrustedModelError",
+    "fill_default_params",
     "get_untrusted_types",
     "load",
     "pack_tensors",
@@ -244,6 +250,34 @@ def pack_tensors(obj):
         return {_REF: key}
 
     return _map_structure(obj, leaf)
+
+
+def fill_default_params(estimator):
+    """Give ``estimator`` the default of every ``__init__`` parameter it lacks.
+
+    For ``__setstate__``: a model saved before a parameter was added to its
+    class loads with that parameter's default, which is the behaviour the model
+    had when it was saved (a new parameter's default keeps the old behaviour,
+    or the result that old behaviour approximated).
+
+    Parameters
+    ----------
+    estimator : object
+        An estimator whose state was just restored.
+
+    Returns
+    -------
+    filled : list of str
+        The parameters that were missing.
+    """
+    filled = []
+    for name, param in inspect.signature(type(estimator).__init__).parameters.items():
+        if name == "self" or param.default is inspect.Parameter.empty:
+            continue
+        if name not in vars(estimator):
+            setattr(estimator, name, param.default)
+            filled.append(name)
+    return filled
 
 
 def unpack_tensors(packed, map_location="cpu"):

@@ -16,7 +16,6 @@ down-/up-scaling and cropping of the *test* images. See
 
 from __future__ import annotations
 
-import inspect
 import io
 from numbers import Integral, Real
 
@@ -26,6 +25,7 @@ from sklearn.utils import check_random_state
 
 from ._compat import Interval, StrOptions, fit_context
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
+from ._persistence import fill_default_params
 
 __all__ = [
     "GaussianBlur",
@@ -54,9 +54,7 @@ class _PerturbationBase(TransformerMixin, BaseEstimator):
     def __setstate__(self, state):
         # a perturbation saved before a parameter was added loads with its default
         super().__setstate__(state)
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if param.default is not inspect.Parameter.empty and not hasattr(self, name):
-                setattr(self, name, param.default)
+        fill_default_params(self)
 
     @fit_context(prefer_skip_nested_validation=False)  # RandomPerturbation's candidates
     def fit(self, X, y=None):

@@ -353,6 +353,32 @@ def test_bcd_solver_needs_numpy_and_group_penalty(kw):
         CorrentropySparseAdditiveClassifier(lam=0.01, solver="bcd", **kw).fit(X, y)
 
 
+def test_a_model_saved_before_solver_existed_loads_with_its_default(tmp_path, monkeypatch):
+    import skforensics
+
+    X, y, _ = make_additive(200, 8, seed=3)
+    clf = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    state = clf.__getstate__()
+    del state["solver"]  # as saved before the parameter was added
+    old = CorrentropySparseAdditiveClassifier.__new__(CorrentropySparseAdditiveClassifier)
+    old.__setstate__(state)
+    assert old.get_params()["solver"] == "auto"
+    np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
+    # the same through a safe model file written without the parameter
+    getstate = CorrentropySparseAdditiveClassifier.__getstate__
+
+    def without_solver(self):
+        return {k: v for k, v in getstate(self).items() if k != "solver"}
+
+    path = str(tmp_path / "old.skf")
+    with monkeypatch.context() as m:
+        m.setattr(CorrentropySparseAdditiveClassifier, "__getstate__", without_solver)
+        skforensics.save(clf, path)
+    loaded = skforensics.load(path)
+    assert loaded.get_params()["solver"] == "auto" and "solver=" not in repr(loaded)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, y, _ = make_additive(300, 12, seed=6)

@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, Options, StrOptions, check_sample_weight, fit_context
+from .._persistence import fill_default_params
 from ._backends import blas_limit, blas_threads, get_ops
 from ._basis import expand_basis, make_knots, transpose
 from ._solver import fit_binary, lam_max
@@ -486,6 +487,11 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.backend = backend
         self.verbose = verbose
+
+    def __setstate__(self, state):
+        # a model saved before a parameter (e.g. ``solver``) existed loads with its default
+        super().__setstate__(state)
+        fill_default_params(self)
 
     # ---------------------------------------------------------------- basis
     def _basis(self, X, features=None, dtype=np.float64):
