@@ -313,7 +313,7 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         ``n m`` per sweep (numpy back-end and ``q=2`` only).  ``"auto"``:
         block coordinate descent when it applies and the working set has at
         least ``max(96, n_samples // 100)`` columns (16 features of 6 basis
-        functions on up to 9,600 samples), ADMM otherwise.
+        functions, for fewer than 9,700 samples), ADMM otherwise.
     max_iter : int, default=50
         Maximum number of half-quadratic (outer) iterations.
     admm_max_iter : int, default=200
