@@ -41,6 +41,7 @@ Run::
 
     python benchmarks/bench_generalization.py            # about 90 min, one torch thread
     python benchmarks/bench_generalization.py --quick    # smoke test, ~10 min
+    python benchmarks/bench_generalization.py --rescore --out FILE  # flag rates, no training
 
 Results go to ``benchmarks/results/bench_generalization.json`` (written after
 every trained model, so an interrupted run keeps what it measured, and
@@ -149,6 +150,69 @@ def ci95(samples):
     return [round(float(v), 4) for v in np.percentile(samples, [2.5, 97.5])]
 
 
+def flag_rates(y, s, shift=0.0):
+    """Shares of fakes and of reals with ``prob_fake > 0.5`` after adding ``shift`` to the logit."""
+    from scipy.special import expit, logit
+
+    y = np.asarray(y)
+    p = expit(logit(np.clip(np.asarray(s, dtype=float), 1e-7, 1 - 1e-7)) + shift)
+    return {
+        "fakes_flagged": round(float(np.mean(p[y == 1] > 0.5)), 4) if (y == 1).any() else None,
+        "reals_flagged": round(float(np.mean(p[y == 0] > 0.5)), 4) if (y == 0).any() else None,
+    }
+
+
+def shipped_bias_shift():
+    """The read-out shift of the shipped file (``build_default_detector.py``), or None."""
+    path = os.path.join(HERE, "results", "build_default_detector.json")
+    if not os.path.exists(path):
+        return None
+    return json.load(open(path)).get("bias_shift")
+
+
+def rescore(path):
+    """Recompute what stored per-image scores give, without retraining (``--rescore``).
+
+    Adds to every test set that kept its scores the shares of fakes and reals
+    flagged at 0.5 (``flagged``) and after the shipped file's read-out shift
+    (``flagged_with_shipped_shift``, recipe models only: what the shipped
+    calibration would do to these models, which have none), prints them, and
+    rewrites ``path``.
+    """
+    data = json.load(open(path))
+    shift = shipped_bias_shift()
+    for protocol, models in data["results"].items():
+        for model, runs in models.items():
+            for key, run in runs.items():
+                for tname, res in run["tests"].items():
+                    if "labels" not in res:
+                        continue
+                    for enc in ENCODINGS:
+                        r = res[enc]
+                        r["flagged"] = flag_rates(res["labels"], r["scores"])
+                        if shift is not None and model.startswith("recipe"):
+                            r["flagged_with_shipped_shift"] = flag_rates(
+                                res["labels"], r["scores"], shift
+                            )
+                    g, sh = res["given"]["flagged"], res["given"].get("flagged_with_shipped_shift")
+                    print(
+                        f"[{protocol}] {model:14s} {key:34s} {tname:44s} given: fakes/reals "
+                        f"flagged at 0.5 {g['fakes_flagged']}/{g['reals_flagged']}"
+                        + (
+                            f", with the shipped shift {shift:+.2f}: "
+                            f"{sh['fakes_flagged']}/{sh['reals_flagged']}"
+                            if sh
+                            else ""
+                        )
+                    )
+    data["config"]["rescored_with_shipped_shift"] = shift
+    data["summary"] = summarize(data["results"])
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
 # --------------------------------------------------------------------- models
 def _recipe_epochs():
     import inspect
@@ -217,6 +281,7 @@ def fit_score(name, train, tests, epochs, seed=0):
                 "roc_auc_ci95": None if boot is None else ci95(boot),
                 "accuracy": round(float(accuracy_score(yt, s >= 0.5)), 4),
             }
+            res[enc]["flagged"] = flag_rates(yt, s)
             if keep:
                 res[enc]["scores"] = [round(float(v), 5) for v in s]
             if enc == "given":
@@ -360,7 +425,15 @@ def main(argv=None):
     p.add_argument("--protocols", default="cross_source,logo,logo_all,ablation")
     p.add_argument("--quick", action="store_true", help="a few images per set, 1 epoch")
     p.add_argument("--resume", action="store_true", help="skip models already in --out")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="recompute flag rates from the per-image scores kept in --out; no training",
+    )
     args = p.parse_args(argv)
+    if args.rescore:
+        rescore(args.out)
+        return 0
     import torch
 
     torch.set_num_threads(args.threads)
