@@ -182,7 +182,6 @@ def test_progress_default_follows_the_terminal(small_csv, monkeypatch, flags, tt
 
 # ------------------------------------------------------------- tiny-image tests
 _SLOW_MODULE = '''
-import os
 import time
 
 import numpy as np
@@ -192,10 +191,7 @@ from skforensics.datasets import load_images
 
 
 class Sleepy(TransformerMixin, BaseEstimator):
-    """Identity on images, sleeping per image (makes a scan slow enough to interrupt).
-
-    ``SKF_TEST_SLEEP`` in the environment overrides ``seconds`` (per image).
-    """
+    """Identity on images, sleeping per image (makes a scan slow enough to interrupt)."""
 
     def __init__(self, seconds=0.01):
         self.seconds = seconds
@@ -204,7 +200,7 @@ class Sleepy(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
-        time.sleep(float(os.environ.get("SKF_TEST_SLEEP", self.seconds)) * len(X))
+        time.sleep(self.seconds * len(X))
         return X
 
     def __sklearn_tags__(self):
@@ -426,12 +422,7 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
         "-q",
         "--no-print",
     ]
-    # slow enough (60 s for the 300 images) that a loaded machine cannot finish the scan
-    # between the check below and the signal; the resumed scan runs at the model's speed
-    slow_env = dict(env, SKF_TEST_SLEEP="0.2")
-    proc = subprocess.Popen(
-        cmd, env=slow_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:
         if os.path.exists(out) and len(open(out).read().splitlines()) > 40:
