@@ -422,7 +422,17 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
         "-q",
         "--no-print",
     ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # a shell that starts a job in the background (nohup, "&" without job control) makes it
+    # ignore SIGINT, and Python keeps an ignored SIGINT ignored: run the scan as a job of
+    # the user's shell would run, with SIGINT at its default (seen: CI started with nohup)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         if os.path.exists(out) and len(open(out).read().splitlines()) > 40:
