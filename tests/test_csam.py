@@ -379,6 +379,18 @@ def test_a_model_saved_before_solver_existed_loads_with_its_default(tmp_path, mo
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
+def test_cv_folds_in_parallel_give_the_same_result():
+    X, y, _ = make_additive(300, 10, seed=12)
+    kw = {"lams": 6, "cv": 3, "random_state": 0}
+    one = CorrentropySparseAdditiveClassifierCV(**kw).fit(X, y)
+    two = CorrentropySparseAdditiveClassifierCV(n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_array_equal(two.scores_, one.scores_)
+    np.testing.assert_array_equal(two.support_sizes_, one.support_sizes_)
+    np.testing.assert_array_equal(two.path_n_iter_, one.path_n_iter_)
+    assert two.lam_ == one.lam_ and two.prob_scale_ == one.prob_scale_
+    np.testing.assert_array_equal(two.coef_, one.coef_)
+
+
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, y, _ = make_additive(300, 12, seed=6)

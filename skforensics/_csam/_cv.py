@@ -4,6 +4,7 @@ import numbers
 import time
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
@@ -43,6 +44,65 @@ def strong_rule_working_sets(fits, *, lam_prev, lam_next, sigma):
     return sets
 
 
+def fold_path(base, X, y, sample_weight, X_test, y_test, *, sigmas, grids, scorer, n_classes,
+              label="", verbose=False):  # fmt: skip
+    """The regularisation path of one cross-validation fold.
+
+    Fits a clone of ``base`` on ``X, y`` along the decreasing ``grids[si]``
+    for every ``sigmas[si]`` (basis built once, warm starts, strong-rule
+    screening) and scores every fit on ``X_test, y_test``.
+
+    Returns
+    -------
+    path : dict
+        ``scores``, ``sizes`` (support sizes) and ``iters`` (HQ iterations),
+        each of shape ``(n_sigmas, n_lams)``, and ``margins`` of shape
+        ``(n_sigmas, n_lams, n_test, n_outputs)`` (``None`` when the training
+        fold lacks a class, so that its margins have other columns).
+    """
+    n_s, n_l = grids.shape
+    est = clone(base)
+    fdata = prepare_fit(est, X, y, sample_weight)
+    fdesign = build_design(est, fdata)
+    n_out = 1 if est.classes_.size == 2 else est.classes_.size
+    out = {
+        "scores": np.zeros((n_s, n_l)),
+        "sizes": np.zeros((n_s, n_l), dtype=int),
+        "iters": np.zeros((n_s, n_l), dtype=int),
+        "margins": np.zeros((n_s, n_l, len(y_test), n_out))
+        if est.classes_.size == n_classes
+        else None,
+    }
+    t0 = time.perf_counter()
+    for si, sigma in enumerate(sigmas):
+        est.sigma = float(sigma)
+        fits, ws = None, None
+        for li, lam in enumerate(grids[si]):
+            fits = solve(est, fdesign, lam=lam, warm_start=fits, working_sets=ws, verbose=0)
+            set_solution(est, fits, lam, fdata, calibrate=scorer is not None)
+            margins = est.decision_function(X_test)
+            if scorer is None:
+                idx = (margins > 0).astype(int) if margins.ndim == 1 else np.argmax(margins, axis=1)
+                out["scores"][si, li] = np.mean(est.classes_[idx] == y_test)
+            else:
+                out["scores"][si, li] = scorer(est, X_test, y_test)
+            if out["margins"] is not None:
+                out["margins"][si, li] = margins.reshape(len(y_test), -1)
+            out["sizes"][si, li] = int(est.support_.sum())
+            out["iters"][si, li] = sum(f.n_iter for f in fits)
+            if verbose:
+                print(
+                    f"[CSAM-CV] {label} sigma={sigma:.3g} lam={lam:.4g}: "
+                    f"score={out['scores'][si, li]:.4f} support={out['sizes'][si, li]} "
+                    f"({time.perf_counter() - t0:.2f}s)"
+                )
+            if li + 1 < n_l:
+                ws = strong_rule_working_sets(
+                    fits, lam_prev=lam, lam_next=grids[si, li + 1], sigma=sigma
+                )
+    return out
+
+
 class CorrentropySparseAdditiveClassifierCV(CorrentropySparseAdditiveClassifier):
     """Correntropy sparse additive classifier with ``lam`` chosen by cross-validation.
 
@@ -79,6 +139,10 @@ class CorrentropySparseAdditiveClassifierCV(CorrentropySparseAdditiveClassifier)
     refit : bool, default=True
         Refit the best ``lam`` (and ``sigma``) on all the data.  ``False``
         only computes the path and its scores (the estimator cannot predict).
+    n_jobs : int, default=None
+        Number of folds whose paths are computed in parallel (joblib;
+        ``None`` means 1 unless in a :func:`joblib.parallel_config` context,
+        ``-1`` all processors).  The results do not depend on it.
     n_knots : int, default=5
         Number of knots of the B-spline basis of every feature.
     degree : int, default=3
@@ -177,6 +241,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         "cv": ["cv_object"],
         "scoring": [str, callable, None],
         "refit": ["boolean"],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(
@@ -188,6 +253,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         cv=None,
         scoring=None,
         refit=True,
+        n_jobs=None,
         n_knots=5,
         degree=3,
         knots="quantile",
@@ -210,6 +276,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         self.cv = cv
         self.scoring = scoring
         self.refit = refit
+        self.n_jobs = n_jobs
         self.n_knots = n_knots
         self.degree = degree
         self.knots = knots
@@ -283,52 +350,37 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         labels = self.classes_[data.y_ind]
         raw_sw = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
         splits = list(check_cv(self.cv, labels, classifier=True).split(data.X, labels))
-        n_s, n_l, n_f = sigmas.size, grids.shape[1], len(splits)
-        scores = np.zeros((n_s, n_f, n_l))
-        sizes = np.zeros((n_s, n_f, n_l), dtype=int)
-        iters = np.zeros((n_s, n_f, n_l), dtype=int)
+        n_s, n_l = sigmas.size, grids.shape[1]
         n_out = 1 if self.classes_.size == 2 else self.classes_.size
+        t0 = time.perf_counter()
+        # every fold's path is independent: the folds run in parallel with n_jobs (joblib's
+        # default process backend, or the backend of an enclosing joblib.parallel_config)
+        paths = Parallel(n_jobs=self.n_jobs)(
+            delayed(fold_path)(
+                base,
+                data.X[train],
+                labels[train],
+                None if raw_sw is None else raw_sw[train],
+                data.X[test],
+                labels[test],
+                sigmas=sigmas,
+                grids=grids,
+                scorer=scorer,
+                n_classes=self.classes_.size,
+                label=f"fold {fi}",
+                verbose=self.verbose,
+            )
+            for fi, (train, test) in enumerate(splits)
+        )
+        scores = np.stack([p["scores"] for p in paths], axis=1)  # (n_sigmas, n_folds, n_lams)
+        sizes = np.stack([p["sizes"] for p in paths], axis=1)
+        iters = np.stack([p["iters"] for p in paths], axis=1)
         oof = np.full((n_s, n_l, data.X.shape[0], n_out), np.nan)
         n_tested = np.zeros(data.X.shape[0], dtype=int)
-        t0 = time.perf_counter()
-        for fi, (train, test) in enumerate(splits):
-            est = clone(base)
-            fdata = prepare_fit(
-                est, data.X[train], labels[train], None if raw_sw is None else raw_sw[train]
-            )
-            fdesign = build_design(est, fdata)
-            Xt, yt = data.X[test], labels[test]
+        for (_, test), p in zip(splits, paths):
             n_tested[test] += 1
-            for si, sigma in enumerate(sigmas):
-                est.sigma = float(sigma)
-                fits, ws = None, None
-                for li, lam in enumerate(grids[si]):
-                    fits = solve(est, fdesign, lam=lam, warm_start=fits, working_sets=ws, verbose=0)
-                    set_solution(est, fits, lam, fdata, calibrate=scorer is not None)
-                    margins = est.decision_function(Xt)
-                    if scorer is None:
-                        idx = (
-                            (margins > 0).astype(int)
-                            if margins.ndim == 1
-                            else np.argmax(margins, axis=1)
-                        )
-                        scores[si, fi, li] = np.mean(est.classes_[idx] == yt)
-                    else:
-                        scores[si, fi, li] = scorer(est, Xt, yt)
-                    if est.classes_.size == self.classes_.size:
-                        oof[si, li, test] = margins.reshape(test.size, -1)
-                    sizes[si, fi, li] = int(est.support_.sum())
-                    iters[si, fi, li] = sum(f.n_iter for f in fits)
-                    if self.verbose:
-                        print(
-                            f"[CSAM-CV] fold {fi} sigma={sigma:.3g} lam={lam:.4g}: "
-                            f"score={scores[si, fi, li]:.4f} support={sizes[si, fi, li]} "
-                            f"({time.perf_counter() - t0:.2f}s)"
-                        )
-                    if li + 1 < n_l:
-                        ws = strong_rule_working_sets(
-                            fits, lam_prev=lam, lam_next=grids[si, li + 1], sigma=sigma
-                        )
+            if p["margins"] is not None:
+                oof[:, :, test] = p["margins"]
         self.path_time_ = time.perf_counter() - t0
         mean = scores.mean(axis=1)  # (n_sigmas, n_lams)
         si, li = np.unravel_index(np.argmax(mean), mean.shape)  # first maximum: largest lam
