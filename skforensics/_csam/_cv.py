@@ -353,8 +353,7 @@ objective_curve_, solver_routes_, prob_scale_, device_, n_features_in_, feature_
         n_s, n_l = sigmas.size, grids.shape[1]
         n_out = 1 if self.classes_.size == 2 else self.classes_.size
         t0 = time.perf_counter()
-        # every fold's path is independent: the folds run in parallel with n_jobs (joblib's
-        # default process backend, or the backend of an enclosing joblib.parallel_config)
+        # every fold's path is independent: the folds run in parallel with n_jobs (joblib)
         paths = Parallel(n_jobs=self.n_jobs)(
             delayed(fold_path)(
                 base,
