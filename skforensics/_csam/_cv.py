@@ -44,8 +44,21 @@ def strong_rule_working_sets(fits, *, lam_prev, lam_next, sigma):
     return sets
 
 
-def fold_path(base, X, y, sample_weight, X_test, y_test, *, sigmas, grids, scorer, n_classes,
-              label="", verbose=False):  # fmt: skip
+def fold_path(
+    base,
+    X,
+    y,
+    sample_weight,
+    X_test,
+    y_test,
+    *,
+    sigmas,
+    grids,
+    scorer,
+    n_classes,
+    label="",
+    verbose=False,
+):
     """The regularisation path of one cross-validation fold.
 
     Fits a clone of ``base`` on ``X, y`` along the decreasing ``grids[si]``
@@ -65,13 +78,12 @@ def fold_path(base, X, y, sample_weight, X_test, y_test, *, sigmas, grids, score
     fdata = prepare_fit(est, X, y, sample_weight)
     fdesign = build_design(est, fdata)
     n_out = 1 if est.classes_.size == 2 else est.classes_.size
+    same_classes = est.classes_.size == n_classes
     out = {
         "scores": np.zeros((n_s, n_l)),
         "sizes": np.zeros((n_s, n_l), dtype=int),
         "iters": np.zeros((n_s, n_l), dtype=int),
-        "margins": np.zeros((n_s, n_l, len(y_test), n_out))
-        if est.classes_.size == n_classes
-        else None,
+        "margins": np.zeros((n_s, n_l, len(y_test), n_out)) if same_classes else None,
     }
     t0 = time.perf_counter()
     for si, sigma in enumerate(sigmas):
