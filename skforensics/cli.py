@@ -477,8 +477,7 @@ def _cmd_evaluate(args):
         print("(one class only: average precision and ROC AUC need real and generated images)")
     table = None
     if both:
-        thr = getattr(model, "threshold_", 0.5) if args.threshold is None else args.threshold
-        table = per_generator_table(y, g, s, threshold=thr)
+        table = per_generator_table(y, g, s, threshold=_effective_threshold(model, args.threshold))
     elif fake.any():  # generated images only: the detection rate of each generator
         rows = [
             {
@@ -632,6 +631,11 @@ def _list_inputs(args):
     return list(listing.paths), list(listing.errors)
 
 
+def _effective_threshold(model, threshold):
+    """``threshold``, or the model's own (``threshold_`` of a saved FixedFPRThreshold), else 0.5."""
+    return getattr(model, "threshold_", 0.5) if threshold is None else threshold
+
+
 def _calibrated_threshold(model, args):
     from .model_selection import threshold_at_fpr
 
@@ -702,9 +706,8 @@ def _cmd_scan(args):
     threshold = args.threshold
     if args.fpr is not None:
         threshold = _calibrated_threshold(model, args)
-    # None: the model's own threshold (threshold_ of a saved FixedFPRThreshold), else 0.5;
-    # score_batch resolves it the same way for every image
-    shown = getattr(model, "threshold_", 0.5) if threshold is None else threshold
+    # None is passed on: score_batch resolves the model's own threshold for every image
+    shown = _effective_threshold(model, threshold)
 
     counts = {"scored": 0, "fake": 0, "unreadable": 0}
     status = 0
