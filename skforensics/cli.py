@@ -678,8 +678,27 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
     print(f"skforensics: warning: {_clean(message)}", file=sys.stderr)
 
 
-def _on_sigterm(signum, frame):
-    raise _Terminated()
+# Signals received while a command runs. Python loses a handler's exception when it runs
+# the handler inside a ``__del__`` method or a weakref callback ("Exception ignored in"):
+# the scan loop raises again from here after every image, so that no signal is lost.
+_PENDING_SIGNALS = []
+
+
+def _on_signal(signum, frame):
+    _PENDING_SIGNALS.append(signum)
+    _raise_for_signal(signum)
+
+
+def _raise_for_signal(signum):
+    if signum == signal.SIGTERM:
+        raise _Terminated()
+    raise KeyboardInterrupt()
+
+
+def _check_signals():
+    """Raise for a signal whose handler's exception was lost (see ``_PENDING_SIGNALS``)."""
+    if _PENDING_SIGNALS:
+        _raise_for_signal(_PENDING_SIGNALS[-1])
 
 
 def _cmd_scan(args):
@@ -729,6 +748,7 @@ def _cmd_scan(args):
                 counts["fake"] += rec.verdict == "fake"
             for write in sinks:
                 write(rec)
+            _check_signals()
 
         for p, reason in listing_errors:
             emit(ScanRecord(p, float("nan"), None, f"{p!r}: {reason}"))
@@ -1041,10 +1061,16 @@ def main(argv=None):
     if getattr(args, "verbose", False) is None:  # progress bars when a person is watching
         args.verbose = sys.stderr.isatty()
     old_show, warnings.showwarning = warnings.showwarning, _show_warning
+    _PENDING_SIGNALS.clear()
+    old_handlers = {}
     try:
-        old_term = signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread: SIGTERM keeps its handler
-        old_term = None
+        old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_signal)
+        # SIGINT as Python handles it by default, but remembered; an ignored SIGINT (a job
+        # started in the background) stays ignored
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            old_handlers[signal.SIGINT] = signal.signal(signal.SIGINT, _on_signal)
+    except ValueError:  # not the main thread: the signals keep their handlers
+        pass
     try:
         return args.func(args)
     except UsageError as exc:
@@ -1072,8 +1098,9 @@ def main(argv=None):
         return 1
     finally:
         warnings.showwarning = old_show
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
+        for signum, handler in old_handlers.items():
+            signal.signal(signum, handler)
+        _PENDING_SIGNALS.clear()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -456,6 +456,47 @@ def test_interrupted_scan_keeps_its_lines_and_resumes(tiny, tmp_path, sig, code)
     assert [r["path"] for r in rows] == tiny["many"]  # each image exactly once, in order
 
 
+@pytest.mark.parametrize("sig, code", [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_whose_exception_python_swallowed_still_stops_the_scan(
+    tiny, tmp_path, monkeypatch, capsys, sig, code
+):
+    # Python loses a signal handler's exception when the handler runs inside a __del__
+    # method ("Exception ignored in ..."); the scan must stop at the next image anyway
+    import gc
+    import signal
+
+    from skforensics import cli, scanning
+
+    signum = getattr(signal, sig)
+
+    class Finalizer:
+        def __del__(self):
+            cli._on_signal(signum, None)  # what Python does when the signal lands here
+
+    real = scanning.score_batch
+    calls = []
+
+    def score_batch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            Finalizer()  # collected at once: its __del__ swallows the handler's exception
+            gc.collect()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scanning, "score_batch", score_batch)
+    lost = []  # Python hands an exception it cannot raise to sys.unraisablehook
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: lost.append(u.exc_type))
+    out = str(tmp_path / "scan.csv")
+    args = ["scan", "--model", tiny["model"], *tiny["many"][:40], "--csv", out, "-q"]
+    assert main([*args, "--batch-size", "4", "--no-print"]) == code
+    assert lost == [cli._Terminated if sig == "SIGTERM" else KeyboardInterrupt]
+    assert "--resume" in capsys.readouterr().err
+    rows = _read_csv(out)
+    assert [r["path"] for r in rows] == tiny["many"][: len(rows)]
+    assert 8 <= len(rows) <= 12  # stopped at the next image, every line written kept
+    assert not cli._PENDING_SIGNALS and signal.getsignal(signal.SIGTERM) is not cli._on_signal
+
+
 def test_scan_uses_the_saved_models_own_threshold(tiny, tmp_path, capsys):
     # a FixedFPRThreshold saved with its threshold: scan applies it, not 0.5
     import skforensics
