@@ -391,6 +391,29 @@ def test_cv_folds_in_parallel_give_the_same_result():
     np.testing.assert_array_equal(two.coef_, one.coef_)
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_cv_path_scores_the_cached_test_basis_like_decision_function(monkeypatch, n_classes):
+    # the path expands each test fold once and scores every lam from it; above
+    # _CACHED_TEST_ENTRIES it calls decision_function instead: same scores and margins
+    from skforensics._csam import _cv
+
+    X, y, _ = make_additive(300, 10, seed=13)
+    if n_classes == 3:
+        y = np.where(X[:, 5] > 0.7, 2, y)
+    kw = {"lams": 6, "cv": 3, "random_state": 0}
+    cached = CorrentropySparseAdditiveClassifierCV(**kw).fit(X, y)
+    monkeypatch.setattr(_cv, "_CACHED_TEST_ENTRIES", 0)
+    uncached = CorrentropySparseAdditiveClassifierCV(**kw).fit(X, y)
+    np.testing.assert_array_equal(cached.scores_, uncached.scores_)
+    assert cached.lam_ == uncached.lam_
+    np.testing.assert_allclose(cached.prob_scale_, uncached.prob_scale_, rtol=1e-10)
+    from skforensics._csam._estimator import basis_decision, full_basis
+
+    np.testing.assert_allclose(
+        basis_decision(cached, full_basis(cached, X)), cached.decision_function(X), atol=1e-12
+    )
+
+
 def test_torch_backend_matches_numpy():
     pytest.importorskip("torch")
     X, y, _ = make_additive(300, 12, seed=6)

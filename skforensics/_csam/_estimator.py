@@ -27,7 +27,9 @@ from ._solver import fit_binary, lam_max
 
 __all__ = [
     "CorrentropySparseAdditiveClassifier",
+    "basis_decision",
     "build_design",
+    "full_basis",
     "prepare_fit",
     "set_solution",
     "solve",
@@ -205,6 +207,22 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
             )
         fits.append(fit)
     return fits
+
+
+def full_basis(est, X):
+    """Basis of every feature of the validated ``X`` (``(D, n)``), for :func:`basis_decision`.
+
+    Scoring one fitted basis at many ``lam`` (a regularisation path) then
+    costs one product per ``lam`` instead of a basis expansion.
+    """
+    return est._basis(np.asarray(X, dtype=np.float64))
+
+
+def basis_decision(est, PhiT):
+    """``est.decision_function(X)`` from ``PhiT = full_basis(est, X)``."""
+    with blas_limit(1):
+        out = est.intercept_[None, :] + (est.coef_.reshape(est.coef_.shape[0], -1) @ PhiT).T
+    return out[:, 0] if out.shape[1] == 1 else out
 
 
 def set_solution(est, fits, lam, data, *, calibrate=True):
