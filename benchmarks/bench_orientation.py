@@ -1,0 +1,161 @@
+"""Does a detector read the orientation of an image? A data-set shortcut check.
+
+``diffusiondb_coco``'s real photos were resized to 512x512 by the set's
+pipeline: most COCO and ImageNet photos are 480 or 375 pixels high, so they
+were up-sampled vertically more than horizontally, which leaves less fine
+detail along the vertical axis. Generated images (512x512 outputs) are not.
+A detector can learn "smoother vertically" as a sign of a real photo, a cue
+that real photos from elsewhere do not carry.
+
+This script measures, in one run:
+
+* ``spectra`` -- for every generator (and real source) of ``diffusiondb_coco``
+  and ``multigen``: the share of the (luminance, per-image normalised)
+  amplitude spectrum above 0.85 Nyquist along the horizontal and the vertical
+  axis, and their ratio (1 for an isotropic image);
+* ``rotation`` -- the shipped detector's ``prob_fake`` for the same images
+  upright and rotated by 90 degrees (``np.rot90``, lossless): the mean change
+  and the mean absolute change per class and set, and the ROC AUC both ways.
+  A detector that reads only generator traces is indifferent to the rotation
+  (the traces of an up-sampling decoder are the same along both axes).
+
+The shipped detector trained on these images: the rotation check measures
+what it learned, not how it generalises.
+
+Usage::
+
+    python benchmarks/bench_orientation.py          # about 2 min, one torch thread
+    python benchmarks/bench_orientation.py --step 1 # every image (about 10 min)
+
+Writes ``benchmarks/results/bench_orientation.json``.
+"""
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SETS = ("diffusiondb_coco", "multigen")
+
+
+def _shared_root():
+    return os.environ.get(
+        "SKFORENSICS_SHARED_DATA", os.path.join(HERE, "..", "..", "shared", "data")
+    )
+
+
+def top_band_shares(img, *, cut=0.85, side=256):
+    """Shares of the amplitude spectrum above ``cut`` Nyquist, horizontal and vertical axis.
+
+    On the luminance of the top-left ``side x side`` window, mean removed; each
+    axis's 1-D amplitude spectra (over rows, or over columns) are averaged and
+    normalised to sum to one without the DC term.
+    """
+    y = img[:side, :side].astype(float) @ np.array([0.299, 0.587, 0.114])
+    y -= y.mean()
+    out = []
+    for axis in (1, 0):  # along rows: horizontal frequencies; along columns: vertical
+        a = np.abs(np.fft.rfft(y, axis=axis)).mean(axis=1 - axis)[1:]
+        a /= a.sum()
+        f = np.arange(1, a.size + 1) / a.size  # fraction of Nyquist
+        out.append(float(a[f > cut].sum()))
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=_shared_root())
+    p.add_argument("--step", type=int, default=3, help="score every STEP-th image of each group")
+    p.add_argument("--out", default=os.path.join(HERE, "results", "bench_orientation.json"))
+    args = p.parse_args(argv)
+
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from skforensics import load_default_detector
+    from skforensics.datasets import load_images
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    rows = list(csv.DictReader(open(os.path.join(args.data, "MANIFEST.csv"))))
+    groups = {}
+    for r in rows:
+        name = r["path"].split("/")[0]
+        if name in SETS:
+            groups.setdefault((name, r["generator"], int(r["label"])), []).append(r["path"])
+
+    spectra = {}
+    for (name, gen, label), paths in sorted(groups.items()):
+        imgs = load_images([os.path.join(args.data, q) for q in sorted(paths)])
+        h, v = np.array([top_band_shares(im) for im in imgs]).mean(axis=0)
+        spectra[f"{name}:{gen}"] = {
+            "label": label,
+            "n": len(imgs),
+            "top_band_horizontal": round(float(h), 4),
+            "top_band_vertical": round(float(v), 4),
+            "vertical_over_horizontal": round(float(v / h), 3),
+        }
+        print(
+            f"{name:17s} {gen[:36]:36s} n={len(imgs):3d} above 0.85 Nyquist: "
+            f"horizontal {h:.4f} vertical {v:.4f} (ratio {v / h:.2f})",
+            flush=True,
+        )
+
+    det = load_default_detector()
+    rotation = {}
+    for name in SETS:
+        scores = {}
+        for label in (0, 1):
+            paths = sorted(
+                q for (s, _, lab), ps in groups.items() if s == name and lab == label for q in ps
+            )[:: args.step]
+            imgs = load_images([os.path.join(args.data, q) for q in paths])
+            up = det.predict_proba(imgs)[:, 1]
+            rot = det.predict_proba([np.ascontiguousarray(np.rot90(im)) for im in imgs])[:, 1]
+            scores[label] = (up, rot)
+            d = rot - up
+            key = f"{name}:{'fake' if label else 'real'}"
+            rotation[key] = {
+                "n": len(paths),
+                "mean_prob_fake_upright": round(float(up.mean()), 4),
+                "mean_prob_fake_rotated": round(float(rot.mean()), 4),
+                "mean_change": round(float(d.mean()), 4),
+                "mean_abs_change": round(float(np.abs(d).mean()), 4),
+                "flagged_upright": round(float(np.mean(up > 0.5)), 3),
+                "flagged_rotated": round(float(np.mean(rot > 0.5)), 3),
+            }
+            print(
+                f"{key:22s} n={len(paths):3d} prob_fake upright {up.mean():.3f} rotated "
+                f"{rot.mean():.3f}: change {d.mean():+.3f} (mean |change| {np.abs(d).mean():.3f})",
+                flush=True,
+            )
+        y = np.r_[np.zeros(len(scores[0][0])), np.ones(len(scores[1][0]))]
+        for k, which in ((0, "upright"), (1, "rotated")):
+            auc = roc_auc_score(y, np.r_[scores[0][k], scores[1][k]])
+            rotation[f"{name}:roc_auc_{which}"] = round(float(auc), 4)
+        print(
+            f"{name}: ROC AUC upright {rotation[f'{name}:roc_auc_upright']:.3f}, rotated "
+            f"{rotation[f'{name}:roc_auc_rotated']:.3f}",
+            flush=True,
+        )
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    result = {
+        "config": {"step": args.step, "python": sys.version.split()[0]},
+        "spectra": spectra,
+        "rotation": rotation,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    print(f"wrote {args.out} ({result['seconds']} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
