@@ -1061,7 +1061,6 @@ def main(argv=None):
     if getattr(args, "verbose", False) is None:  # progress bars when a person is watching
         args.verbose = sys.stderr.isatty()
     old_show, warnings.showwarning = warnings.showwarning, _show_warning
-    _PENDING_SIGNALS.clear()
     old_handlers = {}
     try:
         old_handlers[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_signal)
