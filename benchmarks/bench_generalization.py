@@ -230,6 +230,10 @@ def make_model(name, epochs, crop, seed=0):
 
     if name == "recipe":
         return make_default_detector(max_epochs=epochs, crop_size=crop, random_state=seed)
+    if name == "recipe-rot":
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, rotate_crops=True, random_state=seed
+        )
     if name == "recipe-no-pf":
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed

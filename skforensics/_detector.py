@@ -254,11 +254,14 @@ def _balance(X, y, rng):
         # SAMNetClassifier.fit also requires an even size
         "crop_size": [Interval(Integral, 8, None, closed="left")],
         "optimizer": [StrOptions({"adamw", "sam"})],
+        "rotate_crops": ["boolean"],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
-def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", random_state=0):
+def make_default_detector(
+    *, max_epochs=24, crop_size=64, optimizer="adamw", rotate_crops=False, random_state=0
+):
     """The recipe of the shipped detector, unfitted.
 
     An :class:`~skforensics.neural.NPRNet` (a small ResNet on the
@@ -283,6 +286,10 @@ def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", ran
         Side of the training and scoring crops.
     optimizer : {"adamw", "sam"}, default="adamw"
         AdamW, or SAM around AdamW (``rho=0.05``; twice the cost per step).
+    rotate_crops : bool, default=False
+        Turn every training crop a random multiple of 90 degrees
+        (:class:`~skforensics.neural.SAMNetClassifier`), so that the
+        network cannot learn which way up real photos are.
     random_state : int, RandomState instance or None, default=0
         Seeds everything random in the recipe.
 
@@ -320,6 +327,7 @@ def make_default_detector(*, max_epochs=24, crop_size=64, optimizer="adamw", ran
         crop_size=crop_size,
         crops_per_image=4,
         max_test_crops=64,
+        rotate_crops=rotate_crops,
         train_transform=RandomReencode(crop=3 * crop_size),
         input_transform=JPEGCompression(quality=95, n_passes=2),
         random_state=random_state,

@@ -205,12 +205,42 @@ def test_crop_mode_train_transform_is_redrawn_each_epoch(monkeypatch):
     assert len(seen) == 3 and len(set(seen)) == 3
 
 
+@pytest.mark.usefixtures("one_torch_thread")
+def test_rotate_crops_turns_each_training_crop_a_random_quarter(monkeypatch):
+    from skorch import NeuralNet
+
+    seen = []
+    orig = NeuralNet.partial_fit
+
+    def spy(self, X, y=None, **kwargs):
+        seen.append(np.array(X))
+        return orig(self, X, y, **kwargs)
+
+    monkeypatch.setattr(NeuralNet, "partial_fit", spy)
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 48, 40) for _ in range(6)]
+    params = dict(module__width=2, crop_size=16, crops_per_image=3, max_epochs=2, batch_size=8)
+    for rotate in (False, True):
+        SAMNetClassifier(NPRNet, rotate_crops=rotate, random_state=0, **params).fit(X, [0, 1] * 3)
+    upright, turned = seen[:2], seen[2:]
+    assert len(turned) == 2
+    turns = []
+    for a, b in zip(np.concatenate(upright), np.concatenate(turned)):
+        # the same crop positions; each crop turned by one of the four quarter turns
+        k = [t for t in range(4) if np.array_equal(np.rot90(a, t), b)]
+        assert k, "a rotated crop is not a quarter turn of the upright one"
+        turns.append(k[0])
+    assert len(set(turns)) == 4
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"crop_size": 15}, "even"),
         ({"crop_size": 16, "image_size": 16}, "exclude"),
         ({"crop_size": 16, "crops_per_image": 0}, "crops_per_image"),
+        ({"crop_size": 16, "rotate_crops": "yes"}, "rotate_crops must be a bool"),
+        ({"rotate_crops": True}, "needs crop_size"),
     ],
 )
 def test_crop_mode_bad_params(kwargs, match):
