@@ -30,7 +30,10 @@ Models, all trained here from scratch in the same run:
 * ``recipe``: :func:`skforensics.make_default_detector` (the shipped recipe:
   NPRNet on crops, RandomReencode of a window of both classes at every epoch,
   two pseudo-fakes per real image, balanced classes, a canonical JPEG q95
-  container, 64-crop scoring).
+  container, 64-crop scoring, training crops turned a random quarter turn);
+  ``recipe-rot`` is the same with ``rotate_crops=True`` spelled out, and
+  ``recipe-upright`` the recipe without turned crops (the previous shipped
+  recipe; results files written before the change call it ``recipe``).
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
   network, crops and epochs, trained on the images as they come (no
   re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
@@ -230,9 +233,12 @@ def make_model(name, epochs, crop, seed=0):
 
     if name == "recipe":
         return make_default_detector(max_epochs=epochs, crop_size=crop, random_state=seed)
-    if name == "recipe-rot":
+    if name in ("recipe-rot", "recipe-upright"):  # training crops turned or not (recipe: turned)
         return make_default_detector(
-            max_epochs=epochs, crop_size=crop, rotate_crops=True, random_state=seed
+            max_epochs=epochs,
+            crop_size=crop,
+            rotate_crops=name == "recipe-rot",
+            random_state=seed,
         )
     if name == "recipe-no-pf":
         return make_default_detector(

@@ -27,6 +27,7 @@ Usage::
 
     python benchmarks/bench_orientation.py          # under a minute, one torch thread
     python benchmarks/bench_orientation.py --step 1 # score every image
+    python benchmarks/bench_orientation.py --model det.skf --out /tmp/o.json  # another detector
 
 Writes ``benchmarks/results/bench_orientation.json``.
 """
@@ -73,12 +74,17 @@ def main(argv=None):
     p.add_argument("--data", default=_shared_root())
     p.add_argument("--step", type=int, default=3, help="score every STEP-th image of each group")
     p.add_argument("--out", default=os.path.join(HERE, "results", "bench_orientation.json"))
+    p.add_argument(
+        "--model",
+        default=None,
+        help="a saved detector (skforensics.save) to check instead of the shipped one",
+    )
     args = p.parse_args(argv)
 
     import torch
     from sklearn.metrics import roc_auc_score
 
-    from skforensics import load_default_detector
+    from skforensics import load, load_default_detector
     from skforensics.datasets import load_images
 
     torch.set_num_threads(1)
@@ -108,7 +114,7 @@ def main(argv=None):
             flush=True,
         )
 
-    det = load_default_detector()
+    det = load_default_detector() if args.model is None else load(args.model)
     rotation = {}
     for name in SETS:
         scores = {}
@@ -148,7 +154,7 @@ def main(argv=None):
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     result = {
-        "config": {"step": args.step, "python": sys.version.split()[0]},
+        "config": {"step": args.step, "model": args.model, "python": sys.version.split()[0]},
         "spectra": spectra,
         "rotation": rotation,
         "seconds": round(time.perf_counter() - t0, 1),

@@ -260,7 +260,7 @@ def _balance(X, y, rng):
     prefer_skip_nested_validation=True,
 )
 def make_default_detector(
-    *, max_epochs=24, crop_size=64, optimizer="adamw", rotate_crops=False, random_state=0
+    *, max_epochs=24, crop_size=64, optimizer="adamw", rotate_crops=True, random_state=0
 ):
     """The recipe of the shipped detector, unfitted.
 
@@ -270,7 +270,8 @@ def make_default_detector(
     resolution. At every epoch, a random window three crops wide (192x192) of
     each training image (both classes) is re-encoded the same random way
     (:class:`~skforensics.perturbations.RandomReencode`: JPEG quality 65-100,
-    PNG, WEBP) and four crops are drawn from it. Two pseudo-fakes per real
+    PNG, WEBP) and four crops are drawn from it, each turned a random quarter
+    turn. Two pseudo-fakes per real
     image, from eight up-sampling decoders (:class:`PseudoFakeClassifier`),
     join the generated images, and the classes are balanced. Every image the
     network sees, in training and scoring, is first put in one canonical
@@ -286,10 +287,11 @@ def make_default_detector(
         Side of the training and scoring crops.
     optimizer : {"adamw", "sam"}, default="adamw"
         AdamW, or SAM around AdamW (``rho=0.05``; twice the cost per step).
-    rotate_crops : bool, default=False
+    rotate_crops : bool, default=True
         Turn every training crop a random multiple of 90 degrees
         (:class:`~skforensics.neural.SAMNetClassifier`), so that the
-        network cannot learn which way up real photos are.
+        network cannot learn which way up real photos are. ``False`` gives
+        the recipe of the previous shipped file.
     random_state : int, RandomState instance or None, default=0
         Seeds everything random in the recipe.
 

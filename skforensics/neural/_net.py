@@ -341,6 +341,10 @@ class SAMNetClassifier(NeuralNetClassifier):
         elif requested in (None, "auto"):
             state["device"] = str(load_device())
         super().__setstate__(state)
+        from .._persistence import fill_default_params
+
+        # a model saved before a parameter existed (e.g. rotate_crops) gets its default
+        fill_default_params(self)
         if "device_" in state:
             self.device_ = torch.device(self.device)
         if torch_state is not None:
