@@ -146,10 +146,11 @@ class SAMNetClassifier(NeuralNetClassifier):
     rotate_crops : bool, default=False
         Rotate every training crop by a random multiple of 90 degrees
         (``crop_size`` set), so that the network cannot learn which way up an
-        image is: real photos carry less vertical than horizontal
-        high-frequency energy, generated images nearly the same (see
-        ``benchmarks/bench_orientation.py``), and a network trained on upright
-        crops scores rotated photos as more fake.
+        image is. Photos resized by a data set's pipeline can carry less
+        vertical than horizontal high-frequency energy (``diffusiondb_coco``'s
+        do, its generated images hardly: ``benchmarks/bench_orientation.py``),
+        and a network trained on upright crops of them scores the same photos
+        turned 90 degrees as more fake.
     train_transform : transformer or None, default=None
         Image transformer applied afresh to the training images at every
         epoch, before cropping (``crop_size`` set), e.g.
