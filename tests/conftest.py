@@ -65,3 +65,26 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture
+def save_as_before(monkeypatch):
+    """``save_as_before(est, param, path)``: a safe model file written as if ``param`` did not exist.
+
+    For tests that a model saved before a parameter was added still loads.
+    """
+    import skforensics
+
+    def save(est, param, path):
+        cls = type(est)
+        getstate = cls.__getstate__
+
+        def without(self):
+            return {k: v for k, v in getstate(self).items() if k != param}
+
+        with monkeypatch.context() as m:
+            m.setattr(cls, "__getstate__", without)
+            skforensics.save(est, path)
+        return path
+
+    return save

@@ -353,7 +353,7 @@ def test_bcd_solver_needs_numpy_and_group_penalty(kw):
         CorrentropySparseAdditiveClassifier(lam=0.01, solver="bcd", **kw).fit(X, y)
 
 
-def test_a_model_saved_before_solver_existed_loads_with_its_default(tmp_path, monkeypatch):
+def test_a_model_saved_before_solver_existed_loads_with_its_default(tmp_path, save_as_before):
     import skforensics
 
     X, y, _ = make_additive(200, 8, seed=3)
@@ -365,16 +365,7 @@ def test_a_model_saved_before_solver_existed_loads_with_its_default(tmp_path, mo
     assert old.get_params()["solver"] == "auto"
     np.testing.assert_array_equal(old.predict_proba(X), clf.predict_proba(X))
     # the same through a safe model file written without the parameter
-    getstate = CorrentropySparseAdditiveClassifier.__getstate__
-
-    def without_solver(self):
-        return {k: v for k, v in getstate(self).items() if k != "solver"}
-
-    path = str(tmp_path / "old.skf")
-    with monkeypatch.context() as m:
-        m.setattr(CorrentropySparseAdditiveClassifier, "__getstate__", without_solver)
-        skforensics.save(clf, path)
-    loaded = skforensics.load(path)
+    loaded = skforensics.load(save_as_before(clf, "solver", str(tmp_path / "old.skf")))
     assert loaded.get_params()["solver"] == "auto" and "solver=" not in repr(loaded)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 

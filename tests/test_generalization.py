@@ -234,22 +234,13 @@ def test_rotate_crops_turns_each_training_crop_a_random_quarter(monkeypatch):
 
 
 @pytest.mark.usefixtures("one_torch_thread")
-def test_a_crop_model_saved_before_rotate_crops_existed_loads_and_scores(tmp_path, monkeypatch):
+def test_a_crop_model_saved_before_rotate_crops_existed_loads_and_scores(tmp_path, save_as_before):
     rng = np.random.RandomState(0)
     X = [_noise(rng, 40, 40) for _ in range(2)] + [_upsampled(rng, 40, 40) for _ in range(2)]
     clf = SAMNetClassifier(
         NPRNet, module__width=2, crop_size=16, max_epochs=1, batch_size=8, random_state=0
     ).fit(X, [0, 0, 1, 1])
-    getstate = SAMNetClassifier.__getstate__
-
-    def without_rotate_crops(self):
-        return {k: v for k, v in getstate(self).items() if k != "rotate_crops"}
-
-    path = str(tmp_path / "old.skf")
-    with monkeypatch.context() as m:
-        m.setattr(SAMNetClassifier, "__getstate__", without_rotate_crops)
-        skforensics.save(clf, path)
-    loaded = skforensics.load(path)
+    loaded = skforensics.load(save_as_before(clf, "rotate_crops", str(tmp_path / "old.skf")))
     assert loaded.get_params()["rotate_crops"] is False
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
 
