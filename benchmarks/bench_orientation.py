@@ -98,8 +98,9 @@ def main(argv=None):
 
     spectra, decoded = {}, {}  # decoded once: the rotation check reuses the images
     for (name, gen, label), paths in sorted(groups.items()):
-        imgs = load_images([os.path.join(args.data, q) for q in sorted(paths)])
-        decoded.update(zip(sorted(paths), imgs))
+        paths = sorted(paths)
+        imgs = load_images([os.path.join(args.data, q) for q in paths])
+        decoded.update(zip(paths, imgs))
         h, v = np.array([top_band_shares(im) for im in imgs]).mean(axis=0)
         spectra[f"{name}:{gen}"] = {
             "label": label,
