@@ -34,6 +34,10 @@ Models, all trained here from scratch in the same run:
   ``recipe-rot`` is the same with ``rotate_crops=True`` spelled out, and
   ``recipe-upright`` the recipe without turned crops (the previous shipped
   recipe; results files written before the change call it ``recipe``).
+  ``recipe-resample`` also rescales half of the re-encoded windows of both
+  classes (factor 2/3-3/2, aspect ratio changed by up to 5/4), so that the
+  resampling of real photos (data sets resize photos to a square, users
+  up-scale them) is not read as a generator's trace.
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
   network, crops and epochs, trained on the images as they come (no
   re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
@@ -239,6 +243,10 @@ def make_model(name, epochs, crop, seed=0):
             crop_size=crop,
             rotate_crops=name == "recipe-rot",
             random_state=seed,
+        )
+    if name == "recipe-resample":  # both classes also resampled: half the windows, new shapes
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, resample=True, random_state=seed
         )
     if name == "recipe-no-pf":
         return make_default_detector(

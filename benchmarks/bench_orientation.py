@@ -1,4 +1,4 @@
-"""Does a detector read the orientation of an image? A data-set shortcut check.
+"""Does a detector read the orientation or the resampling of an image? Shortcut checks.
 
 ``diffusiondb_coco``'s real photos were resized to 512x512 by the set's
 pipeline, and typical COCO and ImageNet photos are landscape (640x480,
@@ -19,6 +19,13 @@ This script measures, in one run:
   and the mean absolute change per class and set, and the ROC AUC both ways.
   A detector that reads only generator traces is indifferent to the rotation
   (the traces of an up-sampling decoder are the same along both axes).
+* ``resampling`` -- the detector's ``prob_fake`` for the same images as given
+  and resized (bicubic, kept lossless): by 3/4, 5/4, 3/2 and 2, and to a new
+  aspect ratio as a data set resizing a 640x480 photo to a square would
+  (width x0.8, height x16/15). Users and data sets resize real photos;
+  resizing an image does not make it generated, and a residual detector that
+  reads the correlations left by up-sampling may still take them for a
+  generator's.
 
 The shipped detector trained on these images: the rotation check measures
 what it learned, not how it generalises.
@@ -28,6 +35,7 @@ Usage::
     python benchmarks/bench_orientation.py          # under a minute, one torch thread
     python benchmarks/bench_orientation.py --step 1 # score every image
     python benchmarks/bench_orientation.py --model det.skf --out /tmp/o.json  # another detector
+    python benchmarks/bench_orientation.py --checks resampling  # one check (also: rotation)
 
 Writes ``benchmarks/results/bench_orientation.json``.
 """
@@ -43,6 +51,22 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SETS = ("diffusiondb_coco", "multigen")
+# (name, width factor, height factor) of the resampling check
+RESIZES = (
+    ("x0.75", 0.75, 0.75),
+    ("x1.25", 1.25, 1.25),
+    ("x1.5", 1.5, 1.5),
+    ("x2", 2.0, 2.0),
+    ("640x480_to_square", 0.8, 16 / 15),
+)
+
+
+def resize(img, fx, fy):
+    from PIL import Image
+
+    h, w = img.shape[:2]
+    size = (int(round(w * fx)), int(round(h * fy)))
+    return np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))
 
 
 def _shared_root():
@@ -79,6 +103,7 @@ def main(argv=None):
         default=None,
         help="a saved detector (skforensics.save) to check instead of the shipped one",
     )
+    p.add_argument("--checks", default="rotation,resampling", help="comma-separated")
     args = p.parse_args(argv)
 
     import torch
@@ -116,8 +141,9 @@ def main(argv=None):
         )
 
     det = load_default_detector() if args.model is None else load(args.model)
-    rotation = {}
-    for name in SETS:
+    checks = args.checks.split(",")
+    rotation, resampling = {}, {}
+    for name in SETS if "rotation" in checks else ():
         scores = {}
         for label in (0, 1):
             paths = sorted(
@@ -153,11 +179,54 @@ def main(argv=None):
             flush=True,
         )
 
+    for name in SETS if "resampling" in checks else ():
+        scores = {}
+        for label in (0, 1):
+            paths = sorted(
+                q for (s, _, lab), ps in groups.items() if s == name and lab == label for q in ps
+            )[:: args.step]
+            imgs = [decoded[q] for q in paths]
+            given = det.predict_proba(imgs)[:, 1]
+            key = f"{name}:{'fake' if label else 'real'}"
+            row = {
+                "n": len(paths),
+                "mean_prob_fake_given": round(float(given.mean()), 4),
+                "flagged_given": round(float(np.mean(given > 0.5)), 3),
+            }
+            scores[label] = {"given": given}
+            for rname, fx, fy in RESIZES:
+                s_ = det.predict_proba([resize(im, fx, fy) for im in imgs])[:, 1]
+                scores[label][rname] = s_
+                row[rname] = {
+                    "mean_prob_fake": round(float(s_.mean()), 4),
+                    "mean_change": round(float((s_ - given).mean()), 4),
+                    "flagged": round(float(np.mean(s_ > 0.5)), 3),
+                }
+            resampling[key] = row
+            print(
+                f"{key:22s} n={len(paths):3d} prob_fake given {given.mean():.3f}; resized: "
+                + ", ".join(f"{r} {row[r]['mean_prob_fake']:.3f}" for r, _, _ in RESIZES),
+                flush=True,
+            )
+        y = np.r_[np.zeros(len(scores[0]["given"])), np.ones(len(scores[1]["given"]))]
+        aucs = {
+            r: round(float(roc_auc_score(y, np.r_[scores[0][r], scores[1][r]])), 4)
+            for r in scores[0]
+        }
+        resampling[f"{name}:roc_auc"] = aucs
+        print(f"{name}: ROC AUC " + ", ".join(f"{r} {a:.3f}" for r, a in aucs.items()), flush=True)
+
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     result = {
-        "config": {"step": args.step, "model": args.model, "python": sys.version.split()[0]},
+        "config": {
+            "step": args.step,
+            "model": args.model,
+            "checks": checks,
+            "python": sys.version.split()[0],
+        },
         "spectra": spectra,
         "rotation": rotation,
+        "resampling": resampling,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     with open(args.out, "w") as f:

@@ -105,6 +105,16 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--resample",
+        action="store_true",
+        help="make_default_detector(resample=True): resized windows of both classes",
+    )
+    p.add_argument(
+        "--report",
+        default=os.path.join(HERE, "results", "build_default_detector.json"),
+        help="where the JSON report goes",
+    )
     p.add_argument("--fitted", metavar="MODEL", help="skip training: calibrate this fitted model")
     p.add_argument(
         "--check-only",
@@ -115,7 +125,7 @@ def main(argv=None):
     import torch
 
     torch.set_num_threads(args.threads)
-    report_path = os.path.join(HERE, "results", "build_default_detector.json")
+    report_path = args.report
     if args.check_only:
         report = json.load(open(report_path))
         report["unseen_cifake"] = check_unseen_cifake(skforensics.load(args.out), args.data)
@@ -136,7 +146,9 @@ def main(argv=None):
         det = skforensics.load(args.fitted)
     else:
         kw = {} if args.epochs is None else {"max_epochs": args.epochs}
-        det = skforensics.make_default_detector(random_state=args.seed, **kw)
+        det = skforensics.make_default_detector(
+            random_state=args.seed, resample=args.resample, **kw
+        )
         det.fit(images, y)
     fit_s = time.perf_counter() - t0
     shift = calibrate_bias(det, images, y)
@@ -154,6 +166,7 @@ def main(argv=None):
         "generators": gens,
         "epochs": len(det.estimator_.history_),
         "seed": args.seed,
+        "resample": args.resample,
         "fit_s": None if args.fitted else round(fit_s, 1),
         "trained_here": not args.fitted,
         "train_loss": [round(float(h["train_loss"]), 4) for h in det.estimator_.history_],
@@ -162,7 +175,7 @@ def main(argv=None):
         "file_bytes": os.path.getsize(args.out),
         "unseen_cifake": check_unseen_cifake(det, args.data),
     }
-    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
     with open(report_path, "w") as f:
         json.dump(report, f, indent=1)
     print(json.dumps(report, indent=1))

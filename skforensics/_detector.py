@@ -36,6 +36,10 @@ __all__ = [
 #: Where the shipped detector lives inside the installed package.
 DEFAULT_DETECTOR_PATH = os.path.join(os.path.dirname(__file__), "_models", "default_detector.skf")
 
+# make_default_detector(resample=True): half the re-encoded windows of both classes are
+# rescaled by 2/3-3/2 and their aspect ratio changed by up to 5/4 (RandomReencode)
+RESAMPLING = {"scale": (2 / 3, 1.5), "aspect": (0.8, 1.25), "scale_p": 0.5}
+
 
 class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
     """Train an image classifier with pseudo-fakes made from its real training images.
@@ -260,7 +264,13 @@ def _balance(X, y, rng):
     prefer_skip_nested_validation=True,
 )
 def make_default_detector(
-    *, max_epochs=24, crop_size=64, optimizer="adamw", rotate_crops=True, random_state=0
+    *,
+    max_epochs=24,
+    crop_size=64,
+    optimizer="adamw",
+    rotate_crops=True,
+    resample=False,
+    random_state=0,
 ):
     """The recipe of the shipped detector, unfitted.
 
@@ -292,6 +302,12 @@ def make_default_detector(
         (:class:`~skforensics.neural.SAMNetClassifier`), so that the
         network cannot learn which way up real photos are. ``False`` gives
         the recipe of the previous shipped file.
+    resample : bool, default=False
+        Also rescale half of the re-encoded windows of both classes, by a
+        random factor of 2/3 to 3/2 and to a new aspect ratio (by up to 5/4),
+        so that resized real photos (data sets resize photos to a square,
+        users and web sites up- and down-scale them) are not read as a
+        generator's up-sampling.
     random_state : int, RandomState instance or None, default=0
         Seeds everything random in the recipe.
 
@@ -321,6 +337,7 @@ def make_default_detector(
         }
     else:
         opt = {"optimizer": torch.optim.AdamW}
+    resampling = RESAMPLING if resample else {}
     net = SAMNetClassifier(
         NPRNet,
         lr=2e-3,
@@ -330,7 +347,7 @@ def make_default_detector(
         crops_per_image=4,
         max_test_crops=64,
         rotate_crops=rotate_crops,
-        train_transform=RandomReencode(crop=3 * crop_size),
+        train_transform=RandomReencode(crop=3 * crop_size, **resampling),
         input_transform=JPEGCompression(quality=95, n_passes=2),
         random_state=random_state,
         **opt,

@@ -394,6 +394,23 @@ class RandomPerturbation(_PerturbationBase):
 _REENCODE_FORMATS = ("jpeg", "png", "webp", "webp-lossless")
 
 
+def _factor_range(value, name):
+    """A validated ``(low, high)`` range of positive factors, or None."""
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be None or a (low, high) pair; got {value!r}") from None
+    if not 0 < lo <= hi:
+        raise ValueError(f"{name} must satisfy 0 < low <= high; got {value!r}")
+    return lo, hi
+
+
+def _log_uniform(rng, bounds):
+    return float(np.exp(rng.uniform(np.log(bounds[0]), np.log(bounds[1]))))
+
+
 class RandomReencode(_PerturbationBase):
     """Crop, rescale and re-encode each image a random way (format- and size-blind training).
 
@@ -423,7 +440,16 @@ class RandomReencode(_PerturbationBase):
         blurs the up-sampling traces that residual detectors read, so keep
         it narrow (e.g. ``(0.9, 1.1)``) or rare (``scale_p``) for those.
     scale_p : float, default=1.0
-        Probability that an image is rescaled (when ``scale`` is set).
+        Probability that an image is rescaled (when ``scale`` or ``aspect``
+        is set).
+    aspect : (float, float) or None, default=None
+        Range of a random change of aspect ratio applied with the rescaling
+        (drawn log-uniformly: the width is multiplied by ``sqrt(a)`` and the
+        height divided by it, on top of ``scale``). Photos are often
+        resized to a new shape, a square for many data sets, which stretches
+        one axis more than the other; drawing it for both classes keeps a
+        detector from reading the resampling of real photos as a trace of a
+        generator. None keeps the aspect ratio.
     crop : int or None, default=None
         Side of a random square crop taken first (at offsets that are
         multiples of 16, so the JPEG grids of the original, chroma MCUs of
@@ -453,6 +479,7 @@ class RandomReencode(_PerturbationBase):
         "quality": [tuple, list],
         "scale": [tuple, list, None],
         "scale_p": [Interval(Real, 0, 1, closed="both")],
+        "aspect": [tuple, list, None],
         "crop": [Interval(Integral, MIN_IMAGE_SIZE, None, closed="left"), None],
         "random_state": ["random_state"],
     }
@@ -464,6 +491,7 @@ class RandomReencode(_PerturbationBase):
         quality=(65, 100),
         scale=None,
         scale_p=1.0,
+        aspect=None,
         crop=None,
         random_state=None,
         on_error="raise",
@@ -472,6 +500,7 @@ class RandomReencode(_PerturbationBase):
         self.quality = quality
         self.scale = scale
         self.scale_p = scale_p
+        self.aspect = aspect
         self.crop = crop
         self.random_state = random_state
         self.on_error = on_error
@@ -489,21 +518,16 @@ class RandomReencode(_PerturbationBase):
             raise ValueError(f"quality must be a (low, high) pair; got {self.quality!r}") from None
         if not 1 <= qlo <= qhi <= 100:
             raise ValueError(f"quality must satisfy 1 <= low <= high <= 100; got {self.quality!r}")
-        scale = None
-        if self.scale is not None:
-            try:
-                slo, shi = (float(s) for s in self.scale)
-            except (TypeError, ValueError):
-                raise ValueError(
-                    f"scale must be None or a (low, high) pair; got {self.scale!r}"
-                ) from None
-            if not 0 < slo <= shi:
-                raise ValueError(f"scale must satisfy 0 < low <= high; got {self.scale!r}")
-            scale = (slo, shi)
-        return formats, (qlo, qhi), scale
+        return (
+            formats,
+            (qlo, qhi),
+            _factor_range(self.scale, "scale"),
+            _factor_range(self.aspect, "aspect"),
+        )
 
     def _image_function(self):
-        formats, (qlo, qhi), scale = self._check()  # once per call, before decoding
+        # once per call, before decoding
+        formats, (qlo, qhi), scale, aspect = self._check()
 
         def apply(img, rng):
             from PIL import Image
@@ -514,12 +538,15 @@ class RandomReencode(_PerturbationBase):
                 left = rng.randint(0, (img.shape[1] - c) // 16 + 1) * 16
                 img = img[top : top + c, left : left + c]
             pil = Image.fromarray(img)
-            if scale is not None and rng.uniform() < self.scale_p:
-                s = float(np.exp(rng.uniform(np.log(scale[0]), np.log(scale[1]))))
-                w = max(MIN_IMAGE_SIZE, int(round(img.shape[1] * s)))
-                h = max(MIN_IMAGE_SIZE, int(round(img.shape[0] * s)))
+            if (scale or aspect) is not None and rng.uniform() < self.scale_p:
+                sx = sy = 1.0 if scale is None else _log_uniform(rng, scale)
+                if aspect is not None:  # drawn after the scale: scale-only draws are unchanged
+                    a = np.sqrt(_log_uniform(rng, aspect))
+                    sx, sy = sx * a, sy / a
+                w = max(MIN_IMAGE_SIZE, int(round(img.shape[1] * sx)))
+                h = max(MIN_IMAGE_SIZE, int(round(img.shape[0] * sy)))
                 if (w, h) != pil.size:
-                    pil = pil.resize((w, h), Image.BOX if s < 1 else Image.BICUBIC)
+                    pil = pil.resize((w, h), Image.BOX if max(sx, sy) < 1 else Image.BICUBIC)
             fmt = formats[rng.randint(len(formats))]
             q = int(rng.randint(qlo, qhi + 1))
             if fmt == "jpeg":

@@ -80,12 +80,35 @@ def test_random_reencode_crop_and_scale():
     assert scaled.shape == (1, 48, 40, 3)
 
 
+def test_random_reencode_aspect():
+    X = [_noise(np.random.RandomState(3), 96, 80)]
+    # an aspect factor a stretches the width by sqrt(a) and shrinks the height by it
+    out = RandomReencode(formats=["png"], aspect=(4.0, 4.0), random_state=0).transform(X)
+    assert out.shape == (1, 48, 160, 3)
+    out = RandomReencode(formats=["png"], scale=(2, 2), aspect=(0.25, 0.25)).transform(X)
+    assert out.shape == (1, 384, 80, 3)
+    # shapes vary with the draws; scale_p=0 keeps every image as it is
+    shapes = {
+        RandomReencode(formats=["png"], aspect=(0.8, 1.25), random_state=s).transform(X)[0].shape
+        for s in range(8)
+    }
+    assert len(shapes) > 1 and all(sh[0] != 96 or sh[1] != 80 for sh in shapes)
+    kept = RandomReencode(formats=["png"], aspect=(0.5, 2), scale_p=0.0).transform(X)
+    np.testing.assert_array_equal(kept[0], X[0])
+    # the aspect draw comes after the scale draw: scale-only draws are unchanged by it
+    a = RandomReencode(formats=["png"], scale=(0.5, 2), random_state=5).transform(X)[0]
+    b = RandomReencode(formats=["png"], scale=(0.5, 2), aspect=(1, 1), random_state=5)
+    assert a.shape == b.transform(X)[0].shape
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
         ({"formats": ["gif"]}, "formats"),
         ({"quality": (90, 10)}, "quality"),
         ({"scale": (0, 1)}, "scale"),
+        ({"aspect": (2, 1)}, "aspect"),
+        ({"aspect": "wide"}, "aspect"),
         ({"formats": []}, "formats"),
     ],
 )

@@ -56,6 +56,35 @@ def test_get_params_clone_set_params():
         SAMNetClassifier(LinearProbe, optimizr__rho=1).fit(*_blobs())
 
 
+def test_set_params_reaches_the_transformers():
+    from sklearn.model_selection import GridSearchCV
+
+    from skforensics.perturbations import JPEGCompression, RandomReencode
+
+    clf = SAMNetClassifier(
+        SmallForensicCNN,
+        **TINY_CNN,
+        max_epochs=1,
+        train_transform=RandomReencode(formats=["png"]),
+        input_transform=JPEGCompression(quality=95),
+        random_state=0,
+    )
+    assert clf.get_params()["train_transform__scale"] is None
+    clf.set_params(train_transform__scale=(0.5, 2.0), input_transform__quality=90, lr=0.01)
+    assert clf.train_transform.scale == (0.5, 2.0) and clf.input_transform.quality == 90
+    assert clf.lr == 0.01 and not hasattr(clf, "train_transform__scale")
+    # a new transformer and its parameters in one call: the parameters reach the new one
+    clf.set_params(train_transform=RandomReencode(), train_transform__quality=(80, 90))
+    assert clf.train_transform.quality == (80, 90) and clf.train_transform.formats[0] == "jpeg"
+    with pytest.raises(ValueError, match="augment"):
+        clf.set_params(augment__n_views=2)
+    # what GridSearchCV does: clone, set nested parameters, fit
+    X, y = _images(n=16, size=16)
+    gs = GridSearchCV(clf, {"train_transform__quality": [(70, 80), (90, 100)]}, cv=2)
+    gs.fit(X, y)
+    assert gs.best_estimator_.train_transform.quality in [(70, 80), (90, 100)]
+
+
 def test_fit_predict_features_string_labels():
     X, y = _blobs()
     clf = SAMNetClassifier(LinearProbe, lr=0.5, max_epochs=15, batch_size=16, random_state=0)

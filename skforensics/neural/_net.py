@@ -245,6 +245,44 @@ class SAMNetClassifier(NeuralNetClassifier):
         self.input_transform = input_transform
         self.random_state = random_state
 
+    # Parameters that hold an estimator: ``train_transform__scale=...`` goes to it, as in
+    # scikit-learn (skorch's own set_params keeps such keys for module__, optimizer__, ...)
+    _estimator_params = ("augment", "train_transform", "input_transform")
+
+    def set_params(self, **params):
+        """Set the parameters of this estimator.
+
+        Besides skorch's (``module__width``, ``optimizer__rho``, ...), a key
+        ``<name>__<param>`` sets a parameter of the transformer held in
+        ``augment``, ``train_transform`` or ``input_transform``, as in
+        scikit-learn, so that ``GridSearchCV`` can tune it.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : SAMNetClassifier
+            This estimator.
+        """
+        nested = {}
+        for key in list(params):
+            name, sep, sub = key.partition("__")
+            if sep and name in self._estimator_params:
+                nested.setdefault(name, {})[sub] = params.pop(key)
+        super().set_params(**params)  # a new transformer first, then its parameters
+        for name, sub_params in nested.items():
+            holder = getattr(self, name)
+            if not hasattr(holder, "set_params"):
+                raise ValueError(
+                    f"Invalid parameters {sorted(sub_params)} for {name}: it is {holder!r}, "
+                    "which has no parameters to set"
+                )
+            holder.set_params(**sub_params)
+        return self
+
     # ------------------------------------------------------------------ device
     def _resolve_device(self, reset=False):
         """The one place where ``device`` becomes ``device_`` (always a ``torch.device``)."""
