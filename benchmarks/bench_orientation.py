@@ -20,7 +20,8 @@ This script measures, in one run:
   A detector that reads only generator traces is indifferent to the rotation
   (the traces of an up-sampling decoder are the same along both axes).
 * ``resampling`` -- the detector's ``prob_fake`` for the same images as given
-  and resized (bicubic, kept lossless): by 3/4, 5/4, 3/2 and 2, and to a new
+  and resized (bicubic, anti-aliased when down-scaling, kept lossless): by
+  0.35, 1/2, 3/4, 5/4, 3/2 and 2, and to a new
   aspect ratio as a data set resizing a 640x480 photo to a square would
   (width x0.8, height x16/15). Users and data sets resize real photos;
   resizing an image does not make it generated, and a residual detector that
@@ -53,6 +54,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SETS = ("diffusiondb_coco", "multigen")
 # (name, width factor, height factor) of the resampling check
 RESIZES = (
+    ("x0.35", 0.35, 0.35),
+    ("x0.5", 0.5, 0.5),
     ("x0.75", 0.75, 0.75),
     ("x1.25", 1.25, 1.25),
     ("x1.5", 1.5, 1.5),

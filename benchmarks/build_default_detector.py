@@ -111,6 +111,12 @@ def main(argv=None):
         help="make_default_detector(resample=True): resized windows of both classes",
     )
     p.add_argument(
+        "--downscaled-reals",
+        type=float,
+        default=None,
+        help="make_default_detector(downscaled_reals=R); default: the recipe's",
+    )
+    p.add_argument(
         "--report",
         default=os.path.join(HERE, "results", "build_default_detector.json"),
         help="where the JSON report goes",
@@ -146,6 +152,8 @@ def main(argv=None):
         det = skforensics.load(args.fitted)
     else:
         kw = {} if args.epochs is None else {"max_epochs": args.epochs}
+        if args.downscaled_reals is not None:
+            kw["downscaled_reals"] = args.downscaled_reals
         det = skforensics.make_default_detector(
             random_state=args.seed, resample=args.resample, **kw
         )
@@ -167,6 +175,7 @@ def main(argv=None):
         "epochs": len(det.estimator_.history_),
         "seed": args.seed,
         "resample": args.resample,
+        "n_downscaled_reals": int(getattr(det, "n_downscaled_reals_", 0)),
         "fit_s": None if args.fitted else round(fit_s, 1),
         "trained_here": not args.fitted,
         "train_loss": [round(float(h["train_loss"]), 4) for h in det.estimator_.history_],

@@ -69,6 +69,17 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         classifier only gets the class balancing).
     balance : bool, default=True
         Repeat images of the smaller class until both classes have as many.
+    downscaled_reals : float, default=0.0
+        Down-scaled copies made per real training image and added as real
+        images, before the pseudo-fakes are drawn (from originals and copies
+        alike). Most real photos people check were down-scaled from a
+        camera's resolution; a detector trained on photos of one resampling
+        history takes the full-band, trace-free look of a down-scaled photo
+        for a generator's (see the resampling check in the user guide).
+    downscale : (float, float), default=(0.3, 0.8)
+        Range of the down-scaling factor of those copies, drawn
+        log-uniformly, with a random anti-aliasing filter (box, bilinear,
+        bicubic or Lanczos); a copy keeps at least 64 pixels a side.
     method : {"upsampling", "vae"}, default="upsampling"
         Decoder family of :func:`~skforensics.datasets.make_pseudo_fakes`.
     n_decoders : int, default=4
@@ -87,6 +98,8 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         The class labels.
     n_pseudo_fakes_ : int
         Pseudo-fakes added to the training set.
+    n_downscaled_reals_ : int
+        Down-scaled real copies added to the training set.
 
     Examples
     --------
@@ -111,6 +124,8 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         "fake_label": [Integral, str],
         "pseudo_fake_ratio": [Interval(Real, 0, None, closed="left")],
         "balance": ["boolean"],
+        "downscaled_reals": [Interval(Real, 0, None, closed="left")],
+        "downscale": [tuple, list],
         "method": [StrOptions({"upsampling", "vae"})],
         "n_decoders": [Interval(Integral, 1, None, closed="left")],
         "fit_steps": [Interval(Integral, 0, None, closed="left")],
@@ -125,6 +140,8 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         fake_label=1,
         pseudo_fake_ratio=1.0,
         balance=True,
+        downscaled_reals=0.0,
+        downscale=(0.3, 0.8),
         method="upsampling",
         n_decoders=4,
         fit_steps=100,
@@ -135,6 +152,8 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.fake_label = fake_label
         self.pseudo_fake_ratio = pseudo_fake_ratio
         self.balance = balance
+        self.downscaled_reals = downscaled_reals
+        self.downscale = downscale
         self.method = method
         self.n_decoders = n_decoders
         self.fit_steps = fit_steps
@@ -173,9 +192,16 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         coll = check_images(X, allow_multiview=False)
         if len(coll) != len(y):
             raise ValueError(f"X has {len(coll)} images but y has {len(y)} labels")
+        lo, hi = _check_downscale(self.downscale)
         imgs = [coll.load(i) for i in range(len(coll))]
         rng = check_random_state(self.random_state)
         real_idx = np.flatnonzero(y == self.real_label)
+        n_down = int(round(self.downscaled_reals * len(real_idx)))
+        if n_down:
+            src = rng.choice(real_idx, size=n_down, replace=n_down > len(real_idx))
+            imgs += [_downscale(imgs[i], lo, hi, rng) for i in src]
+            y = np.concatenate([y, y[src]])
+            real_idx = np.flatnonzero(y == self.real_label)
         n_pf = int(round(self.pseudo_fake_ratio * len(real_idx)))
         pseudo = []
         if n_pf:
@@ -198,6 +224,7 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.estimator_ = est.fit(X_all, y_all)
         self.classes_ = self.estimator_.classes_
         self.n_pseudo_fakes_ = len(pseudo)
+        self.n_downscaled_reals_ = n_down
         return self
 
     def predict_proba(self, X):
@@ -238,6 +265,34 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         return tags
 
 
+# a down-scaled real copy keeps at least this many pixels a side (the recipe's crops are 64)
+_MIN_DOWNSCALED_SIDE = 64
+
+
+def _check_downscale(value):
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"downscale must be a (low, high) pair; got {value!r}") from None
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"downscale must satisfy 0 < low <= high <= 1; got {value!r}")
+    return lo, hi
+
+
+def _downscale(img, lo, hi, rng):
+    """``img`` down-scaled by a log-uniform factor in ``[lo, hi]`` with a random filter."""
+    from PIL import Image
+
+    f = float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    f = max(f, min(1.0, _MIN_DOWNSCALED_SIDE / min(img.shape[:2])))
+    filt = (Image.BOX, Image.BILINEAR, Image.BICUBIC, Image.LANCZOS)[rng.randint(4)]
+    h, w = img.shape[:2]
+    size = (max(1, int(round(w * f))), max(1, int(round(h * f))))
+    if size == (w, h):
+        return img
+    return np.array(Image.fromarray(img).resize(size, filt))  # writable, as decoded images
+
+
 def _balance(X, y, rng):
     """Repeat images of the smaller class (drawn at random) until the classes are even."""
     classes, counts = np.unique(y, return_counts=True)
@@ -259,6 +314,8 @@ def _balance(X, y, rng):
         "crop_size": [Interval(Integral, 8, None, closed="left")],
         "optimizer": [StrOptions({"adamw", "sam"})],
         "rotate_crops": ["boolean"],
+        "resample": ["boolean"],
+        "downscaled_reals": [Interval(Real, 0, None, closed="left")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -270,6 +327,7 @@ def make_default_detector(
     optimizer="adamw",
     rotate_crops=True,
     resample=False,
+    downscaled_reals=0.0,
     random_state=0,
 ):
     """The recipe of the shipped detector, unfitted.
@@ -308,6 +366,10 @@ def make_default_detector(
         so that resized real photos (data sets resize photos to a square,
         users and web sites up- and down-scale them) are not read as a
         generator's up-sampling.
+    downscaled_reals : float, default=0.0
+        Down-scaled copies (by 0.3-0.8) per real training image, added as
+        real images (:class:`PseudoFakeClassifier`), so that a down-scaled
+        photo is not taken for a generated image.
     random_state : int, RandomState instance or None, default=0
         Seeds everything random in the recipe.
 
@@ -352,7 +414,13 @@ def make_default_detector(
         random_state=random_state,
         **opt,
     )
-    return PseudoFakeClassifier(net, pseudo_fake_ratio=2.0, n_decoders=8, random_state=random_state)
+    return PseudoFakeClassifier(
+        net,
+        pseudo_fake_ratio=2.0,
+        downscaled_reals=downscaled_reals,
+        n_decoders=8,
+        random_state=random_state,
+    )
 
 
 @validate_params({}, prefer_skip_nested_validation=True)

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 import skforensics
 from skforensics import PseudoFakeClassifier
@@ -363,6 +364,65 @@ def test_pseudo_fake_classifier_real_only_and_balancing():
         PseudoFakeClassifier(base).fit(reals, ["a"] * 6)
     with pytest.raises(ValueError, match="pseudo_fake_ratio"):
         PseudoFakeClassifier(base, pseudo_fake_ratio=0).fit(reals, np.zeros(6, int))
+
+
+class _RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """Keeps the shapes and labels it was fitted on."""
+
+    def fit(self, X, y):
+        self.shapes_ = [np.asarray(x).shape for x in X]
+        self.y_ = np.asarray(y)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), 2), 0.5)
+
+
+def test_pseudo_fake_classifier_downscaled_reals():
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 200, 160) for _ in range(6)] + [_noise(rng, 90, 100) for _ in range(2)]
+    y = np.array([0] * 6 + [1] * 2)
+    clf = PseudoFakeClassifier(
+        _RecordingClassifier(),
+        downscaled_reals=1.0,
+        downscale=(0.4, 0.6),
+        pseudo_fake_ratio=0.5,
+        balance=False,
+        n_decoders=1,
+        fit_steps=1,
+        random_state=0,
+    ).fit(X, y)
+    rec = clf.estimator_
+    assert clf.n_downscaled_reals_ == 6 and clf.n_pseudo_fakes_ == 6  # half of 6 + 6 reals
+    assert rec.y_.tolist() == [0] * 6 + [1] * 2 + [0] * 6 + [1] * 6
+    copies = rec.shapes_[8:14]
+    # each copy is one of the 200x160 reals made 0.4-0.6 times as large (at least 64 a side)
+    assert all(64 <= h <= 120 and 64 <= w <= 96 and h > w for h, w, _ in copies)
+    assert len(set(copies)) > 1
+    # the classes are then balanced over the copies too
+    clf.set_params(balance=True).fit(X, y)
+    assert (clf.estimator_.y_ == 0).sum() == (clf.estimator_.y_ == 1).sum() == 12
+    # off by default: nothing added
+    plain = PseudoFakeClassifier(_RecordingClassifier(), pseudo_fake_ratio=0, balance=False)
+    assert plain.fit(X, y).n_downscaled_reals_ == 0 and len(plain.estimator_.y_) == 8
+    for bad in [(0.5, 2.0), (0, 0.5), "small"]:
+        with pytest.raises(ValueError, match="downscale"):
+            PseudoFakeClassifier(_RecordingClassifier(), downscaled_reals=1, downscale=bad).fit(
+                X, y
+            )
+
+
+def test_make_default_detector_resample_rescales_both_classes_windows():
+    plain = skforensics.make_default_detector().estimator.train_transform
+    assert plain.scale is None and plain.aspect is None
+    t = skforensics.make_default_detector(resample=True).estimator.train_transform
+    assert t.crop == 192 and t.scale_p == 0.5
+    assert t.scale[0] < 1 < t.scale[1] and t.aspect[0] < 1 < t.aspect[1]
+    # a 192x192 window comes out resized (or kept) and re-encoded, some windows in new shapes
+    X = [np.random.RandomState(0).randint(0, 256, (256, 256, 3), dtype=np.uint8)]
+    shapes = {t.set_params(random_state=s).transform(X)[0].shape for s in range(12)}
+    assert (192, 192, 3) in shapes and len(shapes) > 2
 
 
 # ------------------------------------------------------------- default detector
