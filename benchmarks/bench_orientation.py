@@ -144,15 +144,19 @@ def main(argv=None):
         )
 
     det = load_default_detector() if args.model is None else load(args.model)
+
+    def checked_images(name, label):  # every args.step-th image of a set's class, in path order
+        paths = sorted(
+            q for (s, _, lab), ps in groups.items() if s == name and lab == label for q in ps
+        )[:: args.step]
+        return paths, [decoded[q] for q in paths]
+
     checks = args.checks.split(",")
     rotation, resampling = {}, {}
     for name in SETS if "rotation" in checks else ():
         scores = {}
         for label in (0, 1):
-            paths = sorted(
-                q for (s, _, lab), ps in groups.items() if s == name and lab == label for q in ps
-            )[:: args.step]
-            imgs = [decoded[q] for q in paths]
+            paths, imgs = checked_images(name, label)
             up = det.predict_proba(imgs)[:, 1]
             rot = det.predict_proba([np.ascontiguousarray(np.rot90(im)) for im in imgs])[:, 1]
             scores[label] = (up, rot)
@@ -185,10 +189,7 @@ def main(argv=None):
     for name in SETS if "resampling" in checks else ():
         scores = {}
         for label in (0, 1):
-            paths = sorted(
-                q for (s, _, lab), ps in groups.items() if s == name and lab == label for q in ps
-            )[:: args.step]
-            imgs = [decoded[q] for q in paths]
+            paths, imgs = checked_images(name, label)
             given = det.predict_proba(imgs)[:, 1]
             key = f"{name}:{'fake' if label else 'real'}"
             row = {
