@@ -1,5 +1,7 @@
 """Tests of CorrentropySparseAdditiveClassifier (HRR's additive feature refinement)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
@@ -689,6 +691,92 @@ def test_strong_rule_keeps_active_groups():
     assert set(np.flatnonzero(clf.support_)) <= set(ws)
     (ws_far,) = strong_rule_working_sets(fits, lam_prev=0.05, lam_next=0.001, sigma=1.0)
     assert ws_far.size >= ws.size
+
+
+def _path_problem(n, p, seed):
+    # a design and its lam_max, for calls of the solver's fit steps at chosen lams
+    from skforensics._csam._estimator import build_design, prepare_fit, solve
+
+    X, y, _ = make_additive(n, p, seed=seed)
+    est = CorrentropySparseAdditiveClassifier()
+    design = build_design(est, prepare_fit(est, X, y, None))
+    lmax = design.lam_max(est, sigma=1.0)
+
+    def fit_at(ratio, **kw):
+        return solve(est, design, lam=ratio * lmax, **kw)[0]
+
+    return design, lmax, fit_at
+
+
+def test_fit_stops_where_the_objective_gradient_meets_the_kkt_conditions():
+    # the last KKT check runs at the returned model with its own HQ weights: the gradient
+    # norms it stores (the strong rule's input) are those of the objective there
+    design, lmax, fit_at = _path_problem(500, 12, seed=24)
+    fit = fit_at(0.3)
+    f = design.Phi @ fit.coef + fit.intercept
+    yy = design.targets[0]  # +-1
+    v = design.s * np.exp(-((yy - f) ** 2))
+    g = 2.0 * design.Phi.T @ (v * (yy - f))
+    gn = np.linalg.norm(g.reshape(12, -1), axis=1)
+    np.testing.assert_allclose(fit.gradient_norms, gn, rtol=1e-8)
+    np.testing.assert_allclose(fit.margins, f, atol=1e-10)
+    kappa = 0.3 * lmax / _solver.correntropy_beta(1.0)
+    zero = ~np.any(fit.coef.reshape(12, -1) != 0, axis=1)
+    assert zero.any() and (~zero).any()
+    assert np.all(gn[zero] <= kappa * (1 + 1e-6) + 1e-12)
+
+
+def test_a_guessed_start_is_used_only_when_its_objective_is_lower():
+    _, _, fit_at = _path_problem(500, 12, seed=25)
+    warm = fit_at(0.4)
+    plain = fit_at(0.3, warm_start=[warm])
+    bad = dataclasses.replace(warm, coef=warm.coef * 50.0)  # a far worse start
+    guessed = fit_at(0.3, warm_start=[warm], prediction=[bad])
+    np.testing.assert_array_equal(guessed.coef, plain.coef)
+    assert guessed.n_iter == plain.n_iter
+    # the solution itself as the guess: the fit starts there and stops at once
+    exact = fit_at(0.3, warm_start=[warm], prediction=[plain])
+    assert exact.objective_curve[0] == pytest.approx(plain.objective_curve[-1], rel=1e-12)
+    assert exact.n_iter <= 1 < plain.n_iter
+
+
+def test_extrapolated_warm_start_is_linear_in_log_lam():
+    from skforensics._csam._cv import extrapolated_warm_start
+
+    _, lmax, fit_at = _path_problem(400, 10, seed=26)
+    f0, f1 = fit_at(0.4), fit_at(0.2)
+    lams = lmax * np.array([0.4, 0.2, 0.1])  # gamma = 1
+    (pred,) = extrapolated_warm_start([f1], [f0], lams=lams)
+    on = f1.coef != 0
+    assert on.any() and (~on).any()
+    np.testing.assert_allclose(pred.coef[on], 2 * f1.coef[on] - f0.coef[on])
+    assert np.all(pred.coef[~on] == 0)  # a group zero at the last lam is not added
+    assert pred.intercept == pytest.approx(2 * f1.intercept - f0.intercept)
+    (half,) = extrapolated_warm_start([f1], [f0], lams=lmax * np.array([0.4, 0.2, 0.2 / 2**0.5]))
+    np.testing.assert_allclose(half.coef[on], 1.5 * f1.coef[on] - 0.5 * f0.coef[on])
+    zero = dataclasses.replace(f0, coef=np.zeros_like(f0.coef))
+    assert extrapolated_warm_start([f1], [zero], lams=lams)[0] is f1
+
+
+def test_restart_at_jumps_starts_from_zero_where_the_support_is_about_to_grow():
+    from skforensics._csam._cv import restart_at_jumps
+
+    _, _, fit_at = _path_problem(400, 40, seed=27)
+    fit = fit_at(0.5)
+    active = np.flatnonzero(np.any(fit.coef.reshape(40, -1) != 0, axis=1))
+    others = np.setdiff1d(np.arange(40), active)
+    k = 2 * active.size + 10
+    assert 0 < active.size and others.size > k
+    few = np.union1d(active, others[:k])
+    many = np.union1d(active, others[: k + 1])
+    assert restart_at_jumps([fit], [few]) == [fit]
+    assert restart_at_jumps([fit], [many]) == [None]
+    # a fit given None starts from zero: the same model as no warm start at all
+    cold = fit_at(0.3, working_sets=[many])
+    none = fit_at(0.3, warm_start=[None], working_sets=[many])
+    warm = fit_at(0.3, warm_start=[fit], working_sets=[many])
+    np.testing.assert_array_equal(cold.coef, none.coef)
+    assert warm.objective_curve[0] < none.objective_curve[0]
 
 
 def test_regularization_path_display():

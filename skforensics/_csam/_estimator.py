@@ -141,7 +141,17 @@ def build_design(est, data):
     )
 
 
-def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, verbose=None):
+def solve(
+    est,
+    design,
+    *,
+    lam,
+    sigma=None,
+    warm_start=None,
+    prediction=None,
+    working_sets=None,
+    verbose=None,
+):
     """Solve every one-vs-rest problem at ``lam``.
 
     Parameters
@@ -156,7 +166,12 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
         Kernel width (default: ``est.sigma``).
     warm_start : list of BinaryFit, default=None
         Previous solutions (one per problem), e.g. at the previous ``lam`` of
-        a path; their ADMM duals are rescaled to the new ``lam``.
+        a path; their ADMM duals are rescaled to the new ``lam``.  A ``None``
+        entry (or an all-zero solution) starts that problem from zero.
+    prediction : list of BinaryFit, default=None
+        Other starts, one per problem (e.g. extrapolated along a path); a fit
+        starts from its prediction when that has the lower objective (used
+        only with ``warm_start``).
     working_sets : list of array of int, default=None
         First working set of every problem (screening).
     verbose : int, default=None
@@ -175,7 +190,7 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
         warm = {}
         # an all-zero previous model is no warm start: its intercept has drifted towards the
         # degenerate intercept-only optimum (the majority class), where nothing enters
-        if warm_start is not None and np.any(warm_start[k].coef != 0):
+        if warm_start is not None and warm_start[k] is not None and np.any(warm_start[k].coef != 0):
             prev = warm_start[k]
             # the dual of an active group is its subgradient times kappa / eta: rescale
             ratio = lam / prev.lam if prev.lam > 0 else 1.0
@@ -184,6 +199,9 @@ def solve(est, design, *, lam, sigma=None, warm_start=None, working_sets=None, v
                 "intercept_init": prev.intercept,
                 "dual_init": prev.dual * ratio,
             }
+            if prediction is not None and prediction[k] is not prev:
+                warm["coef_guess"] = prediction[k].coef
+                warm["intercept_guess"] = prediction[k].intercept
         with blas_limit(1) if ops.name == "numpy" else nullcontext():
             fit = fit_binary(
                 design.Phi,

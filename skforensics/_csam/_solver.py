@@ -404,6 +404,8 @@ def fit_binary(
     coef_init=None,
     intercept_init=0.0,
     dual_init=None,
+    coef_guess=None,
+    intercept_guess=0.0,
     working_set=None,
     verbose=0,
     label="",
@@ -434,6 +436,10 @@ def fit_binary(
     coef_init, intercept_init, dual_init : default=None, 0.0, None
         Warm start (numpy): coefficients, intercept and ADMM dual, e.g. the
         solution at the previous ``lam`` of a regularisation path.
+    coef_guess, intercept_guess : default=None, 0.0
+        Another start (numpy), e.g. predicted from the last two solutions of
+        a path: the fit starts there instead of at ``coef_init`` when its
+        objective is lower.
     working_set : array of int, default=None
         Groups to put in the first working set (e.g. screened by a strong
         rule); the KKT check adds any group it missed.
@@ -468,6 +474,12 @@ def fit_binary(
         f = ops.matvec(Phi, coef) + c
     mu = ops.zeros(D) if dual_init is None else ops.asarray(dual_init)
     J = _objective(f, y, s, coef, **objective)
+    if coef_guess is not None:
+        coef_g, c_g = ops.asarray(coef_guess), float(intercept_guess)
+        f_g = ops.matvec(Phi, coef_g) + c_g
+        J_g = _objective(f_g, y, s, coef_g, **objective)
+        if J_g < J:
+            coef, c, f, J = coef_g, c_g, f_g, J_g
     curve = [J]
     ws = np.zeros(0, dtype=np.intp) if working_set is None else np.unique(working_set)
     routes, admm_iters = [], []
@@ -475,9 +487,22 @@ def fit_binary(
     n_iter = 0
     gn = np.zeros(G)
     t0 = time.perf_counter()
-    # The full KKT check (one pass over Phi) runs on the first step and whenever
-    # the steps restricted to the working set have converged; the fit stops only
-    # after a step whose check found no violator.
+
+    def kkt_violators(v, f, ws):
+        # dual norms of the surrogate's gradient (weights v) at margins f, and the groups
+        # outside the working set that violate the KKT conditions (most violating first)
+        g = 2.0 * ops.rmatvec(Phi, v * (y - f))
+        gn = _group_dual_norms(g, q, d, ops)
+        gn_out = gn.copy()
+        gn_out[ws] = -np.inf
+        viol = np.flatnonzero(gn_out > kappa * (1.0 + 1e-6) + 1e-12)
+        return gn, viol[np.argsort(-gn_out[viol], kind="stable")[: max(10, ws.size)]]
+
+    # The full KKT check (one pass over Phi) runs on the first step, in rounds that
+    # grow the working set, and whenever the steps restricted to the working set
+    # have converged: at the new iterate, with its own HQ weights (the gradient of
+    # the objective, up to the factor beta / sigma^2).  The fit stops when that
+    # check finds no violator; otherwise the violators join the working set.
     check = True
     for t in range(1, max_iter + 1):
         # HQ step (Eq. 13): weights -b_i = exp(-(y_i - f_i)^2 / sigma^2)
@@ -535,15 +560,9 @@ def fit_binary(
             if not checked:  # a step restricted to the working set (still a majoriser step)
                 break
             # KKT check of the groups outside the working set (one pass over Phi)
-            g = 2.0 * ops.rmatvec(Phi, v * (y - f_new))
-            gn = _group_dual_norms(g, q, d, ops)
-            gn_out = gn.copy()
-            gn_out[ws] = -np.inf
-            viol = np.flatnonzero(gn_out > kappa * (1.0 + 1e-6) + 1e-12)
-            if viol.size == 0:
+            gn, add = kkt_violators(v, f_new, ws)
+            if add.size == 0:
                 break
-            n_add = max(10, ws.size)
-            add = viol[np.argsort(-gn_out[viol], kind="stable")[:n_add]]
             ws = np.sort(np.concatenate([ws, add]))
         J_new = _objective(f_new, y, s, new_coef, **objective)
         if J_new > J + 1e-12 * max(1.0, abs(J)):
@@ -563,12 +582,15 @@ def fit_binary(
                 f"working_set={ws.size} admm_iter={admm_iters[-1] if admm_iters else 0} "
                 f"route={routes[-1] if routes else '-'} ({time.perf_counter() - t0:.2f}s)"
             )
+        check = False
         if decrease <= tol:  # Algorithm 1, step 4
             if checked:
                 break
-            check = True  # converged on the working set: check the KKT conditions
-        else:
-            check = False
+            # converged on the working set: check the KKT conditions here
+            gn, add = kkt_violators(s * ops.exp(-((y - f) ** 2) / sigma**2), f, ws)
+            if add.size == 0:
+                break
+            ws = np.sort(np.concatenate([ws, add]))
     return BinaryFit(
         coef=ops.to_numpy(coef),
         intercept=float(c),
