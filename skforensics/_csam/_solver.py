@@ -466,17 +466,24 @@ def fit_binary(
     kappa = lam * sigma**2 / beta  # penalty weight of the surrogate (Eq. 15)
     objective = dict(lam=lam, sigma=sigma, beta=beta, q=q, n_basis=d, ops=ops)
 
+    def margins(coef_np, c):
+        # Phi @ coef + c for a numpy start: from its non-zero columns when it is sparse
+        nz = np.flatnonzero(coef_np)
+        if 4 * nz.size < D:
+            return ops.matvec(ops.take_cols(Phi, nz), ops.asarray(coef_np[nz])) + c
+        return ops.matvec(Phi, ops.asarray(coef_np)) + c
+
     if coef_init is None:
         coef, c = ops.zeros(D), 0.0
         f = ops.zeros(n) + c
     else:
         coef, c = ops.asarray(coef_init), float(intercept_init)
-        f = ops.matvec(Phi, coef) + c
+        f = margins(np.asarray(coef_init), c)
     mu = ops.zeros(D) if dual_init is None else ops.asarray(dual_init)
     J = _objective(f, y, s, coef, **objective)
     if coef_guess is not None:
         coef_g, c_g = ops.asarray(coef_guess), float(intercept_guess)
-        f_g = ops.matvec(Phi, coef_g) + c_g
+        f_g = margins(np.asarray(coef_guess), c_g)
         J_g = _objective(f_g, y, s, coef_g, **objective)
         if J_g < J:
             coef, c, f, J = coef_g, c_g, f_g, J_g
@@ -498,12 +505,13 @@ def fit_binary(
         viol = np.flatnonzero(gn_out > kappa * (1.0 + 1e-6) + 1e-12)
         return gn, viol[np.argsort(-gn_out[viol], kind="stable")[: max(10, ws.size)]]
 
-    # The full KKT check (one pass over Phi) runs on the first step, in rounds that
-    # grow the working set, and whenever the steps restricted to the working set
-    # have converged: at the new iterate, with its own HQ weights (the gradient of
-    # the objective, up to the factor beta / sigma^2).  The fit stops when that
-    # check finds no violator; otherwise the violators join the working set.
-    check = True
+    # The full KKT check (one pass over Phi) runs whenever the steps restricted to
+    # the working set have converged: at the new iterate, with its own HQ weights
+    # (the gradient of the objective, up to the factor beta / sigma^2).  The fit
+    # stops when that check finds no violator; otherwise the violators join the
+    # working set.  A fit from zero, or without a screened working set, also checks
+    # on its first step, in rounds that grow the working set.
+    check = coef_init is None or working_set is None
     for t in range(1, max_iter + 1):
         # HQ step (Eq. 13): weights -b_i = exp(-(y_i - f_i)^2 / sigma^2)
         v = s * ops.exp(-((y - f) ** 2) / sigma**2)
