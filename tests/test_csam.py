@@ -317,6 +317,40 @@ def test_bcd_and_admm_solve_the_same_subproblem():
     assert it_warm == 2
 
 
+def test_bcd_skips_only_updates_bound_to_move_less_than_half_tol(monkeypatch):
+    X, y, _ = make_additive(400, 20, seed=8)
+    est = CorrentropySparseAdditiveClassifier(lam=0.02).fit(X, y)
+    A = np.asfortranarray(est._basis(X).T)
+    d = est._n_basis
+    yy = 2.0 * y - 1
+    v = np.exp(-((yy - est.decision_function(X)) ** 2)) / 400
+    ytil = yy - (v * yy).sum() / v.sum()
+    kappa = 0.2 * np.linalg.norm((2 * A.T @ (v * ytil)).reshape(-1, d), axis=1).max()
+    zeros = np.zeros(A.shape[1])
+    calls = []
+    exact = _solver._group_lasso_block
+    monkeypatch.setattr(
+        _solver, "_group_lasso_block", lambda *a, **k: calls.append(1) or exact(*a, **k)
+    )
+    ref, _, _ = _solver.bcd(
+        A, ytil, v, kappa=kappa, theta=zeros, n_basis=d, tol=1e-12, max_iter=5000
+    )
+    for tol in (1e-3, 1e-5):
+        runs = {}
+        for skip in (0.0, 0.5):
+            monkeypatch.setattr(_solver, "_SKIP_BELOW", skip)
+            calls.clear()
+            a, _, it = _solver.bcd(
+                A, ytil, v, kappa=kappa, theta=zeros, n_basis=d, tol=tol, max_iter=5000
+            )
+            runs[skip] = (a, len(calls), it)
+        (a0, n0, _), (a1, n1, _) = runs[0.0], runs[0.5]
+        assert n1 < n0  # exact updates were skipped
+        # both stop within the tolerance's reach of the exact solution
+        err0, err1 = np.abs(a0 - ref).max(), np.abs(a1 - ref).max()
+        assert err1 <= max(10 * err0, 10 * tol), (tol, err0, err1)
+
+
 def _solver_ops():
     from skforensics._csam._backends import NumpyOps
 
