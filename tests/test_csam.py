@@ -454,6 +454,20 @@ def test_torch_backend_matches_numpy():
     np.testing.assert_array_equal(b.n_iter_, a.n_iter_)
 
 
+def test_torch_backend_cv_path_matches_numpy():
+    # the path's warm, predicted and restarted starts go through the back-end too
+    pytest.importorskip("torch")
+    from skforensics import CorrentropySparseAdditiveClassifierCV
+
+    X, y, _ = make_additive(500, 20, seed=28)
+    kw = {"lams": 10, "cv": 3, "solver": "admm"}
+    a = CorrentropySparseAdditiveClassifierCV(**kw).fit(X, y)
+    b = CorrentropySparseAdditiveClassifierCV(backend="torch", **kw).fit(X, y)
+    np.testing.assert_allclose(b.scores_, a.scores_, atol=1e-12)
+    np.testing.assert_array_equal(b.support_sizes_, a.support_sizes_)
+    assert b.lam_ == a.lam_
+
+
 @pytest.mark.gpu
 def test_cuda_backend_matches_numpy():
     torch = pytest.importorskip("torch")

@@ -523,7 +523,7 @@ def fit_binary(
     # (the gradient of the objective, up to the factor beta / sigma^2).  The fit
     # stops when that check finds no violator; otherwise the violators join the
     # working set.  A fit from zero, or without a screened working set, also checks
-    # on its first step, in rounds that grow the working set.
+    # on its first step (with that step's weights), in rounds that grow the working set.
     check = coef_init is None or working_set is None
     for t in range(1, max_iter + 1):
         # HQ step (Eq. 13): weights -b_i = exp(-(y_i - f_i)^2 / sigma^2)
@@ -605,8 +605,6 @@ def fit_binary(
             )
         check = False
         if decrease <= tol:  # Algorithm 1, step 4
-            if checked:
-                break
             # converged on the working set: check the KKT conditions here
             gn, add = kkt_violators(s * ops.exp(-((y - f) ** 2) / sigma**2), f, ws)
             if add.size == 0:
