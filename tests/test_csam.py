@@ -420,8 +420,9 @@ def test_cv_folds_in_parallel_give_the_same_result():
 
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_cv_path_scores_the_cached_test_basis_like_decision_function(monkeypatch, n_classes):
-    # the path expands each test fold once and scores every lam from it; above
-    # _CACHED_TEST_ENTRIES it calls decision_function instead: same scores and margins
+    # the path expands each selected feature of a test fold once and scores every lam
+    # from those rows; above _CACHED_TEST_ENTRIES it calls decision_function instead:
+    # the same scores and margins
     from skforensics._csam import _cv
 
     X, y, _ = make_additive(300, 10, seed=13)
@@ -434,11 +435,39 @@ def test_cv_path_scores_the_cached_test_basis_like_decision_function(monkeypatch
     np.testing.assert_array_equal(cached.scores_, uncached.scores_)
     assert cached.lam_ == uncached.lam_
     np.testing.assert_allclose(cached.prob_scale_, uncached.prob_scale_, rtol=1e-10)
-    from skforensics._csam._estimator import basis_decision, full_basis
 
-    np.testing.assert_allclose(
-        basis_decision(cached, full_basis(cached, X)), cached.decision_function(X), atol=1e-12
-    )
+
+def test_support_basis_expands_each_selected_feature_once():
+    from skforensics._csam import _estimator
+
+    X, y, _ = make_additive(300, 10, seed=13)
+    X_test = X[:50] + 0.1
+    models = [
+        CorrentropySparseAdditiveClassifier(lam=lam, random_state=0).fit(X, y)
+        for lam in (0.3, 0.2, 0.1)
+    ]
+    supports = [np.flatnonzero(m.support_) for m in models]
+    assert 0 < supports[0].size < supports[-1].size < 10
+    calls = []
+    orig = CorrentropySparseAdditiveClassifier._basis
+
+    def counting(self, X, features=None, dtype=np.float64):
+        calls.append(np.asarray(features).tolist())
+        return orig(self, X, features, dtype)
+
+    # one fitted basis for every model: the knots of the first (same data, same knots)
+    for m in models[1:]:
+        np.testing.assert_array_equal(m.knots_, models[0].knots_)
+    cache = _estimator.SupportBasis(models[0], X_test)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CorrentropySparseAdditiveClassifier, "_basis", counting)
+        margins = [cache.decision(m) for m in models]
+    # a feature is expanded the first time a model selects it, never again
+    expanded = [f for c in calls for f in c]
+    assert sorted(expanded) == sorted(set().union(*map(set, supports)))
+    assert len(expanded) == len(set(expanded))
+    for m, got in zip(models, margins):
+        np.testing.assert_array_equal(got, m.decision_function(X_test))
 
 
 def test_torch_backend_matches_numpy():
@@ -465,7 +494,9 @@ def test_torch_backend_cv_path_matches_numpy():
     b = CorrentropySparseAdditiveClassifierCV(backend="torch", **kw).fit(X, y)
     np.testing.assert_allclose(b.scores_, a.scores_, atol=1e-12)
     np.testing.assert_array_equal(b.support_sizes_, a.support_sizes_)
-    assert b.lam_ == a.lam_
+    # lam_max (so the grid) is computed on each back-end: equal up to rounding
+    np.testing.assert_allclose(b.lams_, a.lams_, rtol=1e-12)
+    assert np.argmax(b.lams_ == b.lam_) == np.argmax(a.lams_ == a.lam_)
 
 
 @pytest.mark.gpu

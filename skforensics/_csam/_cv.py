@@ -13,10 +13,9 @@ from sklearn.model_selection import check_cv
 from .._compat import Interval, fit_context
 from ._estimator import (
     CorrentropySparseAdditiveClassifier,
-    basis_decision,
+    SupportBasis,
     build_design,
     fit_temperature,
-    full_basis,
     prepare_fit,
     set_solution,
     solve,
@@ -26,7 +25,7 @@ from ._solver import correntropy_beta
 __all__ = ["CorrentropySparseAdditiveClassifierCV"]
 
 # Largest test-fold basis (entries) that a path keeps in memory instead of expanding
-# the test fold at every lam (80 MB of float64).
+# the selected features of the test fold at every lam (80 MB of float64).
 _CACHED_TEST_ENTRIES = 10_000_000
 # parameters of the base estimator that the CV estimator does not have
 _NOT_IN_CV = ("lam", "lam_ratio", "calibration_cv")
@@ -170,9 +169,10 @@ def fold_path(
         "iters": np.zeros((n_s, n_l), dtype=int),
         "margins": np.zeros((n_s, n_l, len(y_test), n_out)) if same_classes else None,
     }
-    # the fold's basis does not change along the path: expand the test fold once (if not huge)
+    # the fold's basis does not change along the path: expand each selected feature of the
+    # test fold once (unless the whole test basis would be huge)
     small = fdesign.Phi.shape[1] * len(X_test) <= _CACHED_TEST_ENTRIES
-    PhiT_test = full_basis(est, X_test) if small else None
+    test_basis = SupportBasis(est, X_test) if small else None
     t0 = time.perf_counter()
     for si, sigma in enumerate(sigmas):
         est.sigma = float(sigma)
@@ -188,10 +188,10 @@ def fold_path(
                 est, fdesign, lam=lam, warm_start=start, prediction=pred, working_sets=ws, verbose=0
             )
             set_solution(est, fits, lam, fdata, calibrate=scorer is not None)
-            if PhiT_test is None:
+            if test_basis is None:
                 margins = est.decision_function(X_test)
             else:
-                margins = basis_decision(est, PhiT_test)
+                margins = test_basis.decision(est)
             if scorer is None:
                 idx = (margins > 0).astype(int) if margins.ndim == 1 else np.argmax(margins, axis=1)
                 out["scores"][si, li] = np.mean(est.classes_[idx] == y_test)

@@ -27,9 +27,8 @@ from ._solver import fit_binary, lam_max
 
 __all__ = [
     "CorrentropySparseAdditiveClassifier",
-    "basis_decision",
+    "SupportBasis",
     "build_design",
-    "full_basis",
     "prepare_fit",
     "set_solution",
     "solve",
@@ -227,20 +226,48 @@ def solve(
     return fits
 
 
-def full_basis(est, X):
-    """Basis of every feature of the validated ``X`` (``(D, n)``), for :func:`basis_decision`.
+class SupportBasis:
+    """Basis of a fixed ``X`` under the fitted basis of ``est``, expanded feature by feature.
 
-    Scoring one fitted basis at many ``lam`` (a regularisation path) then
-    costs one product per ``lam`` instead of a basis expansion.
+    Scores the models of a regularisation path, which share one fitted basis,
+    on the same test rows: a feature's ``d`` basis rows are expanded the first
+    time a model selects it and kept, so a path whose models stay sparse
+    expands only the features they select, and each model costs one product
+    over its support.  :meth:`decision` returns what
+    ``est.decision_function(X)`` returns.
+
+    Parameters
+    ----------
+    est : CorrentropySparseAdditiveClassifier
+        Fitted, or with its basis built (:func:`build_design`); its basis must
+        not change while the object is used.
+    X : ndarray of shape (n_samples, n_features)
+        Validated data.
     """
-    return est._basis(np.asarray(X, dtype=np.float64))
 
+    def __init__(self, est, X):
+        self.X = np.asarray(X, dtype=np.float64)
+        self.d = est._n_basis
+        # rows are written the first time a feature is selected (np.empty: no memory until then)
+        self.rows = np.empty((est.n_features_in_ * self.d, self.X.shape[0]))
+        self.expanded = np.zeros(est.n_features_in_, dtype=bool)
 
-def basis_decision(est, PhiT):
-    """``est.decision_function(X)`` from ``PhiT = full_basis(est, X)``."""
-    with blas_limit(1):
-        out = est.intercept_[None, :] + (est.coef_.reshape(est.coef_.shape[0], -1) @ PhiT).T
-    return out[:, 0] if out.shape[1] == 1 else out
+    def _cols(self, feats):
+        return (feats[:, None] * self.d + np.arange(self.d)[None, :]).ravel()
+
+    def decision(self, est):
+        """Margins of ``est`` (its current ``coef_``, ``intercept_``, ``support_``) on ``X``."""
+        feats = np.flatnonzero(est.support_)
+        new = feats[~self.expanded[feats]]
+        if new.size:
+            self.rows[self._cols(new)] = est._basis(self.X, new)
+            self.expanded[new] = True
+        out = np.tile(est.intercept_, (self.X.shape[0], 1))
+        if feats.size:
+            with blas_limit(1):
+                coef = est.coef_[:, feats, :].reshape(est.coef_.shape[0], -1)
+                out += (coef @ self.rows[self._cols(feats)]).T
+        return out[:, 0] if out.shape[1] == 1 else out
 
 
 def set_solution(est, fits, lam, data, *, calibrate=True):
