@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 import skforensics
 from skforensics import PseudoFakeClassifier
@@ -468,6 +468,30 @@ def test_default_detector_ignores_the_container():
     np.testing.assert_array_equal(scores["PNG"], scores["WEBP"])  # same pixels, same score
     assert np.abs(scores["JPEG"] - scores["PNG"]).max() < 0.05
     assert np.all((scores["PNG"] >= 0) & (scores["PNG"] <= 1))
+
+
+@needs_default
+def test_default_detector_has_its_params():
+    # the shipped file was saved before PseudoFakeClassifier had downscaled_reals and
+    # downscale: it loads with their defaults, so repr, get_params and clone work
+    det = skforensics.load_default_detector()
+    params = det.get_params(deep=False)
+    assert params["downscaled_reals"] == 0.0 and params["downscale"] == (0.3, 0.8)
+    assert "PseudoFakeClassifier" in repr(det)
+    assert clone(det).get_params(deep=False).keys() == params.keys()
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_a_pseudo_fake_classifier_saved_before_a_param_existed_loads(tmp_path, save_as_before):
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 40, 40) for _ in range(2)] + [_upsampled(rng, 40, 40) for _ in range(2)]
+    net = SAMNetClassifier(
+        NPRNet, module__width=2, crop_size=16, max_epochs=1, batch_size=8, random_state=0
+    )
+    clf = PseudoFakeClassifier(net, n_decoders=1, fit_steps=1, random_state=0).fit(X, [0, 0, 1, 1])
+    loaded = skforensics.load(save_as_before(clf, "downscaled_reals", str(tmp_path / "old.skf")))
+    assert loaded.get_params(deep=False)["downscaled_reals"] == 0.0
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
 
 
 @needs_default
