@@ -11,6 +11,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, TransformerMixin, cl
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._compat import HasMethods, fit_context
+from ._persistence import DefaultParamsOnLoadMixin
 
 
 def _fit_one(transformer, X, y, fit_params):
@@ -31,7 +32,9 @@ def _transform_one(fit_key, X, transformer):
     return transformer.transform(X)
 
 
-class CachedTransformer(MetaEstimatorMixin, TransformerMixin, BaseEstimator):
+class CachedTransformer(
+    DefaultParamsOnLoadMixin, MetaEstimatorMixin, TransformerMixin, BaseEstimator
+):
     """Cache a transformer's fit and its transforms on disk, for model selection.
 
     In a grid search over the classifier of ``make_pipeline(features,

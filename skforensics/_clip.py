@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, StrOptions, fit_context
 from ._image_io import check_images, view_feature_names, warn_failed
+from ._persistence import DefaultParamsOnLoadMixin
 from ._torch_utils import DEVICE_CONSTRAINT
 
 __all__ = [
@@ -247,7 +248,7 @@ def pool_views(feats, n, view_pooling):
     return feats.reshape(n, -1)
 
 
-class CLIPTransformerBase(TransformerMixin, BaseEstimator):
+class CLIPTransformerBase(DefaultParamsOnLoadMixin, TransformerMixin, BaseEstimator):
     """Batched transform shared by the transformers built on a CLIP image tower.
 
     Subclasses (:class:`CLIPFeatureExtractor`, :class:`~skforensics.CoRITInjector`)
@@ -675,7 +676,7 @@ class CLIPFeatureExtractor(CLIPTransformerBase):
 
     def __setstate__(self, state):
         model_state = state.pop("_model_state", None)
-        self.__dict__.update(state)
+        super().__setstate__(state)  # new parameters get their defaults
         if model_state is not None:
             from ._persistence import unpack_tensors
             from ._torch_utils import load_device

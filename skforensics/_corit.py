@@ -581,7 +581,7 @@ class CoRITInjector(CLIPTransformerBase):
         return np.asarray(names, dtype=object)
 
     def __setstate__(self, state):
-        self.__dict__.update(state)
+        super().__setstate__(state)  # new parameters get their defaults
         if "backbone_" in state:  # the backbone may have moved device when unpickled
             self.device_ = self.backbone_.device_
 

@@ -25,7 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import HasMethods, Interval, StrOptions, fit_context, validate_params
 from ._image_io import check_images
-from ._persistence import fill_default_params
+from ._persistence import DefaultParamsOnLoadMixin
 
 __all__ = [
     "DEFAULT_DETECTOR_PATH",
@@ -42,7 +42,9 @@ DEFAULT_DETECTOR_PATH = os.path.join(os.path.dirname(__file__), "_models", "defa
 RESAMPLING = {"scale": (2 / 3, 1.5), "aspect": (0.8, 1.25), "scale_p": 0.5}
 
 
-class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
+class PseudoFakeClassifier(
+    DefaultParamsOnLoadMixin, MetaEstimatorMixin, ClassifierMixin, BaseEstimator
+):
     """Train an image classifier with pseudo-fakes made from its real training images.
 
     At ``fit``, a share of the real images (label ``real_label``) is passed
@@ -159,12 +161,6 @@ class PseudoFakeClassifier(MetaEstimatorMixin, ClassifierMixin, BaseEstimator):
         self.n_decoders = n_decoders
         self.fit_steps = fit_steps
         self.random_state = random_state
-
-    def __setstate__(self, state):
-        # a model saved before a parameter (e.g. downscaled_reals) existed loads with its
-        # default, so that get_params, repr and clone work on it
-        super().__setstate__(state)
-        fill_default_params(self)
 
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):

@@ -60,9 +60,11 @@ them out of the skops part with two functions of this module:
 * :func:`unpack_tensors` in ``__setstate__``: the inverse, for both forms
   (``torch.load(weights_only=True)`` for bytes).
 
-An estimator that gains a parameter calls :func:`fill_default_params` in its
-``__setstate__``, so that a model saved before the parameter existed loads
-with the parameter's default (``get_params``, ``clone`` and ``repr`` need it).
+Every estimator restores its state through :class:`DefaultParamsOnLoadMixin`
+(or calls :func:`fill_default_params` in its own ``__setstate__``), so that a
+model saved before a parameter existed loads with the parameter's default
+(``get_params``, ``clone`` and ``repr`` need it; ``tests/test_common.py``
+checks every public estimator).
 
 The estimator then rebuilds its modules from its own (trusted, checked)
 parameters, e.g. the model name or the module class, and loads the unpacked
@@ -92,6 +94,7 @@ from numbers import Integral
 from ._compat import Interval, validate_params
 
 __all__ = [
+    "DefaultParamsOnLoadMixin",
     "ModelVersionError",
     "ModelVersionWarning",
     "TRUSTED_EXTRA_TYPES",
@@ -278,6 +281,20 @@ def fill_default_params(estimator):
             setattr(estimator, name, param.default)
             filled.append(name)
     return filled
+
+
+class DefaultParamsOnLoadMixin:
+    """Mixin: a model saved before a parameter existed loads with that parameter's default.
+
+    Its ``__setstate__`` restores the state, then calls
+    :func:`fill_default_params`, so that ``get_params``, ``repr`` and ``clone``
+    work on a model file written by an older release. Put it left of
+    ``BaseEstimator`` in the bases.
+    """
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        fill_default_params(self)
 
 
 def unpack_tensors(packed, map_location="cpu"):

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._compat import Interval, fit_context
 from ._image_io import check_images
+from ._persistence import DefaultParamsOnLoadMixin
 from ._pixels import LUMA, resize_rgb
 
 # fixed constants of our reading of HRR Eq. 2 (see the user guide)
@@ -285,7 +286,7 @@ def _load_components(source, device, need_text):
 # ---------------------------------------------------------------------------
 
 
-class MultiScaleStyleRetrospection(TransformerMixin, BaseEstimator):
+class MultiScaleStyleRetrospection(DefaultParamsOnLoadMixin, TransformerMixin, BaseEstimator):
     """Multi-scale, line-enhanced, style-stripped views of images (HRR's MSR).
 
     Implements the multi-scale style retrospection module of HRR (section

@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import HasMethods, StrOptions, fit_context
 from ._image_io import SkippedImageWarning
+from ._persistence import DefaultParamsOnLoadMixin
 
 
 def _estimator_has(attr):
@@ -34,7 +35,7 @@ def _take(value, mask, n_samples):
     return value
 
 
-class SkipInvalidRows(MetaEstimatorMixin, BaseEstimator):
+class SkipInvalidRows(DefaultParamsOnLoadMixin, MetaEstimatorMixin, BaseEstimator):
     """Fit and predict on the valid rows only; NaN comes back for the others.
 
     An image feature extractor with ``on_error="skip"`` turns an unreadable

@@ -25,7 +25,7 @@ from sklearn.utils import check_random_state
 
 from ._compat import Interval, StrOptions, fit_context
 from ._image_io import MIN_IMAGE_SIZE, check_images, warn_failed
-from ._persistence import fill_default_params
+from ._persistence import DefaultParamsOnLoadMixin
 
 __all__ = [
     "GaussianBlur",
@@ -48,13 +48,10 @@ def _save_and_decode(pil, **save_kwargs):
         return np.asarray(out.convert("RGB"), dtype=np.uint8).copy()
 
 
-class _PerturbationBase(TransformerMixin, BaseEstimator):
+class _PerturbationBase(DefaultParamsOnLoadMixin, TransformerMixin, BaseEstimator):
+    # DefaultParamsOnLoadMixin: a perturbation saved before a parameter was added loads
+    # with its default
     _parameter_constraints: dict = {"on_error": [StrOptions({"raise", "skip"})]}
-
-    def __setstate__(self, state):
-        # a perturbation saved before a parameter was added loads with its default
-        super().__setstate__(state)
-        fill_default_params(self)
 
     @fit_context(prefer_skip_nested_validation=False)  # RandomPerturbation's candidates
     def fit(self, X, y=None):

@@ -20,7 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._compat import Interval, Options, StrOptions, check_sample_weight, fit_context
-from .._persistence import fill_default_params
+from .._persistence import DefaultParamsOnLoadMixin
 from ._backends import blas_limit, blas_threads, get_ops
 from ._basis import expand_basis, make_knots, transpose
 from ._solver import fit_binary, lam_max
@@ -315,7 +315,7 @@ def fit_temperature(margins, y_ind, sw):
     return float(np.exp(res.x))
 
 
-class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
+class CorrentropySparseAdditiveClassifier(DefaultParamsOnLoadMixin, ClassifierMixin, BaseEstimator):
     """Correntropy-induced sparse additive machine (HRR's AFR head).
 
     Fits an additive model ``f(x) = c + sum_j f_j(x_j)`` with one B-spline
@@ -550,11 +550,6 @@ class CorrentropySparseAdditiveClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
         self.backend = backend
         self.verbose = verbose
-
-    def __setstate__(self, state):
-        # a model saved before a parameter (e.g. ``solver``) existed loads with its default
-        super().__setstate__(state)
-        fill_default_params(self)
 
     # ---------------------------------------------------------------- basis
     def _basis(self, X, features=None, dtype=np.float64):

@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions, fit_context
 from .._image_io import check_images, view_feature_names, warn_failed
+from .._persistence import DefaultParamsOnLoadMixin
 from .._pixels import LUMA
 
 _CB = np.array([-0.168736, -0.331264, 0.5], dtype=np.float32)
@@ -41,7 +42,7 @@ def ycbcr(img):
     return x @ LUMA, x @ _CB, x @ _CR
 
 
-class ImageFeatureExtractorBase(TransformerMixin, BaseEstimator):
+class ImageFeatureExtractorBase(DefaultParamsOnLoadMixin, TransformerMixin, BaseEstimator):
     """Base class: loops over the images of ``X`` and stacks per-image features.
 
     Subclasses implement ``_features_one(img)`` (1-D float array for one

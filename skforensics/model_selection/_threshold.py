@@ -17,6 +17,7 @@ from .._compat import (
     safe_indexing,
     validate_params,
 )
+from .._persistence import DefaultParamsOnLoadMixin
 from ._report import scores_of
 
 __all__ = ["FixedFPRThreshold", "threshold_at_fpr"]
@@ -76,7 +77,7 @@ def threshold_at_fpr(y_true, scores, fpr=0.05):
     return float(real[min(k, real.size - 1)])
 
 
-class FixedFPRThreshold(ClassifierMixin, BaseEstimator):
+class FixedFPRThreshold(DefaultParamsOnLoadMixin, ClassifierMixin, BaseEstimator):
     """Wrap a detector so that it flags a fixed share of real images as generated.
 
     Forensic deployments fix the false-positive rate on real images (e.g. 5%:

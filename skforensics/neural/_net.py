@@ -370,6 +370,9 @@ class SAMNetClassifier(NeuralNetClassifier):
         torch_state = state.pop("_skf_torch_state", None)
         if torch_state is not None:  # written by skforensics.save: nothing pickled
             state["__cuda_dependent_attributes__"] = pickle.dumps({})
+        # a state saved before a parameter existed lacks it: fill_default_params gives
+        # it its default (device included)
+        has_device = "device" in state
         requested = state.get("device")
         if "device_" in state:
             # restore on the fitted device if possible, else where CUDA allows
@@ -388,7 +391,11 @@ class SAMNetClassifier(NeuralNetClassifier):
             self.device_ = torch.device(self.device)
         if torch_state is not None:
             self._restore_torch_state(torch_state)
-        self.device = requested
+        if has_device:
+            self.device = requested
+        else:
+            del self.device
+            fill_default_params(self)
 
     # ---------------------------------------------------------- initialisation
     def initialize_module(self):
