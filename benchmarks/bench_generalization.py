@@ -42,7 +42,9 @@ Models, all trained here from scratch in the same run:
   resampling of real photos (data sets resize photos to a square, users
   up-scale them) is not read as a generator's trace. ``recipe-down`` adds a
   copy of every other real training image, down-scaled by 0.3-0.8, as a real
-  image (``make_default_detector(downscaled_reals=0.5)``).
+  image (``make_default_detector(downscaled_reals=0.5)``). ``recipe-f24``
+  makes its pseudo-fakes with 2x and 4x decoders (``factor="random"``; the
+  recipe: 2x only).
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
   network, crops and epochs, trained on the images as they come (no
   re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
@@ -260,6 +262,10 @@ def make_model(name, epochs, crop, seed=0):
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, downscaled_reals=0.5, random_state=seed
         )
+    if name == "recipe-f24":  # pseudo-fakes from 2x and 4x decoders (the recipe: 2x only)
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, random_state=seed
+        ).set_params(factor="random")
     if name == "recipe-no-pf":
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed
@@ -460,6 +466,11 @@ def main(argv=None):
         default="cross_source,logo,logo_all,ablation",
         help="comma-separated; cross_source_head: the two headline cross-source trainings only",
     )
+    p.add_argument(
+        "--generators",
+        default=None,
+        help="comma-separated multigen generators to hold out in logo / logo_all (default: all)",
+    )
     p.add_argument("--quick", action="store_true", help="a few images per set, 1 epoch")
     p.add_argument("--resume", action="store_true", help="skip models already in --out")
     p.add_argument(
@@ -517,6 +528,12 @@ def main(argv=None):
     protocols = args.protocols.split(",")
     models = args.models.split(",")
     gens = sorted({it["generator"] for it in items if it["set"] == "multigen" and it["label"]})
+    held_out = gens
+    if args.generators:
+        held_out = args.generators.split(",")
+        unknown = sorted(set(held_out) - set(gens))
+        if unknown:
+            p.error(f"--generators: unknown {unknown}; multigen has {gens}")
     # most telling first: an interrupted run keeps the headline numbers
     sources = ["diffusiondb_coco", "multigen", "cifake"] + [f"multigen:{g}" for g in gens]
     head, rest = sources[:2], sources[2:]
@@ -531,12 +548,12 @@ def main(argv=None):
     if "cross_source" in protocols or "cross_source_head" in protocols:
         cross(head, models)
     if "logo" in protocols:
-        for g in gens:
+        for g in held_out:
             train, tests = logo_split(items, g, np.random.default_rng(0))
             for model in models:
                 run("logo", model, g, train, tests)
     if "logo_all" in protocols:
-        for g in gens:
+        for g in held_out:
             train, tests = logo_all_split(items, g)
             for model in models:
                 run("logo_all", model, g, train, tests)

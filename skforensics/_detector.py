@@ -23,7 +23,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, MetaEstimatorMixin, clo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import HasMethods, Interval, StrOptions, fit_context, validate_params
+from ._compat import HasMethods, Interval, Options, StrOptions, fit_context, validate_params
 from ._image_io import check_images
 from ._persistence import DefaultParamsOnLoadMixin
 
@@ -85,6 +85,10 @@ class PseudoFakeClassifier(
         bicubic or Lanczos); a copy keeps at least 64 pixels a side.
     method : {"upsampling", "vae"}, default="upsampling"
         Decoder family of :func:`~skforensics.datasets.make_pseudo_fakes`.
+    factor : {2, 4, 8} or "random", default=2
+        Up-sampling factor of the decoders
+        (:func:`~skforensics.datasets.make_pseudo_fakes`; ``"random"``: 2 or 4
+        per decoder).
     n_decoders : int, default=4
         Number of decoders.
     fit_steps : int, default=100
@@ -130,6 +134,7 @@ class PseudoFakeClassifier(
         "downscaled_reals": [Interval(Real, 0, None, closed="left")],
         "downscale": [tuple, list],
         "method": [StrOptions({"upsampling", "vae"})],
+        "factor": [StrOptions({"random"}), Options(Integral, {2, 4, 8})],
         "n_decoders": [Interval(Integral, 1, None, closed="left")],
         "fit_steps": [Interval(Integral, 0, None, closed="left")],
         "random_state": ["random_state"],
@@ -146,6 +151,7 @@ class PseudoFakeClassifier(
         downscaled_reals=0.0,
         downscale=(0.3, 0.8),
         method="upsampling",
+        factor=2,
         n_decoders=4,
         fit_steps=100,
         random_state=None,
@@ -158,6 +164,7 @@ class PseudoFakeClassifier(
         self.downscaled_reals = downscaled_reals
         self.downscale = downscale
         self.method = method
+        self.factor = factor
         self.n_decoders = n_decoders
         self.fit_steps = fit_steps
         self.random_state = random_state
@@ -212,6 +219,7 @@ class PseudoFakeClassifier(
             pseudo = make_pseudo_fakes(
                 [imgs[i] for i in src],
                 method=self.method,
+                factor=self.factor,
                 n_decoders=self.n_decoders,
                 fit_steps=self.fit_steps,
                 random_state=rng.randint(2**31),

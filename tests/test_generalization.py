@@ -379,6 +379,33 @@ class _RecordingClassifier(ClassifierMixin, BaseEstimator):
         return np.full((len(X), 2), 0.5)
 
 
+def test_pseudo_fake_classifier_passes_its_decoders_on(monkeypatch):
+    import skforensics.datasets
+
+    calls = []
+
+    def recording(images, **kwargs):
+        calls.append(kwargs)
+        return [np.asarray(im) for im in images]
+
+    monkeypatch.setattr(skforensics.datasets, "make_pseudo_fakes", recording)
+    rng = np.random.RandomState(0)
+    X = [_noise(rng, 64, 64) for _ in range(4)]
+    y = [0, 0, 1, 1]
+    for factor in (2, 4, "random"):
+        PseudoFakeClassifier(
+            _RecordingClassifier(), factor=factor, method="vae", n_decoders=3, fit_steps=7
+        ).fit(X, y)
+        assert {k: calls[-1][k] for k in ("factor", "method", "n_decoders", "fit_steps")} == {
+            "factor": factor,
+            "method": "vae",
+            "n_decoders": 3,
+            "fit_steps": 7,
+        }
+    with pytest.raises(ValueError, match="factor"):
+        PseudoFakeClassifier(_RecordingClassifier(), factor=3).fit(X, y)
+
+
 def test_pseudo_fake_classifier_downscaled_reals():
     rng = np.random.RandomState(0)
     X = [_noise(rng, 200, 160) for _ in range(6)] + [_noise(rng, 90, 100) for _ in range(2)]
