@@ -257,15 +257,35 @@ def test_rotate_crops_turns_each_training_crop_a_random_quarter(monkeypatch):
     assert len(set(turns)) == 4
 
 
+def _tiny_crop_net():
+    return SAMNetClassifier(
+        NPRNet, module__width=2, crop_size=16, max_epochs=1, batch_size=8, random_state=0
+    )
+
+
 @pytest.mark.usefixtures("one_torch_thread")
-def test_a_crop_model_saved_before_rotate_crops_existed_loads_and_scores(tmp_path, save_as_before):
+@pytest.mark.parametrize(
+    "make, param, default",
+    [
+        (_tiny_crop_net, "rotate_crops", False),
+        (
+            lambda: PseudoFakeClassifier(
+                _tiny_crop_net(), n_decoders=1, fit_steps=1, random_state=0
+            ),
+            "downscaled_reals",
+            0.0,
+        ),
+    ],
+    ids=["SAMNetClassifier", "PseudoFakeClassifier"],
+)
+def test_a_model_saved_before_a_param_existed_loads_and_scores(
+    tmp_path, save_as_before, make, param, default
+):
     rng = np.random.RandomState(0)
     X = [_noise(rng, 40, 40) for _ in range(2)] + [_upsampled(rng, 40, 40) for _ in range(2)]
-    clf = SAMNetClassifier(
-        NPRNet, module__width=2, crop_size=16, max_epochs=1, batch_size=8, random_state=0
-    ).fit(X, [0, 0, 1, 1])
-    loaded = skforensics.load(save_as_before(clf, "rotate_crops", str(tmp_path / "old.skf")))
-    assert loaded.get_params()["rotate_crops"] is False
+    clf = make().fit(X, [0, 0, 1, 1])
+    loaded = skforensics.load(save_as_before(clf, param, str(tmp_path / "old.skf")))
+    assert loaded.get_params(deep=False)[param] == default
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
 
 
@@ -506,19 +526,6 @@ def test_default_detector_has_its_params():
     assert params["downscaled_reals"] == 0.0 and params["downscale"] == (0.3, 0.8)
     assert "PseudoFakeClassifier" in repr(det)
     assert clone(det).get_params(deep=False).keys() == params.keys()
-
-
-@pytest.mark.usefixtures("one_torch_thread")
-def test_a_pseudo_fake_classifier_saved_before_a_param_existed_loads(tmp_path, save_as_before):
-    rng = np.random.RandomState(0)
-    X = [_noise(rng, 40, 40) for _ in range(2)] + [_upsampled(rng, 40, 40) for _ in range(2)]
-    net = SAMNetClassifier(
-        NPRNet, module__width=2, crop_size=16, max_epochs=1, batch_size=8, random_state=0
-    )
-    clf = PseudoFakeClassifier(net, n_decoders=1, fit_steps=1, random_state=0).fit(X, [0, 0, 1, 1])
-    loaded = skforensics.load(save_as_before(clf, "downscaled_reals", str(tmp_path / "old.skf")))
-    assert loaded.get_params(deep=False)["downscaled_reals"] == 0.0
-    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), rtol=1e-6)
 
 
 @needs_default
