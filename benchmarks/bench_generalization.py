@@ -1,10 +1,14 @@
 """Generalization benchmark: detectors on generators, sizes and containers they never saw.
 
 Three protocols, every test image scored as given, re-encoded as JPEG q90,
+as JPEG q75 (``jpeg75``: Pillow's default quality, common on the web),
 re-encoded as PNG (both classes the same way, so the container cannot decide)
 and down-scaled by 2 (``half``: bicubic, anti-aliased, kept lossless; most
 real photos people check were down-scaled, and down-scaling erases a
-generator's traces, so ``half`` measures where trace-free images land):
+generator's traces, so ``half`` measures where trace-free images land),
+and ``reals_half``: the real images down-scaled by 2 against the generated
+ones as given, as in the wild, where photos were down-scaled from a camera's
+resolution and generated images come at the size they were made:
 
 * **cross-source**: train on one source (``diffusiondb_coco``, ``cifake``,
   all of ``multigen``, or one ``multigen`` generator against the FFHQ reals),
@@ -44,7 +48,9 @@ Models, all trained here from scratch in the same run:
   copy of every other real training image, down-scaled by 0.3-0.8, as a real
   image (``make_default_detector(downscaled_reals=0.5)``). ``recipe-f24``
   makes its pseudo-fakes with 2x and 4x decoders (``factor="random"``; the
-  recipe: 2x only).
+  recipe: 2x only). ``recipe-lowq`` re-encodes more of its training windows
+  as JPEG, and more strongly (3 of 5 windows, quality 50-100; the recipe: 2
+  of 4, quality 65-100); ``recipe-down-lowq`` does both.
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
   network, crops and epochs, trained on the images as they come (no
   re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
@@ -133,8 +139,8 @@ def reencode(img, fmt):
         h, w = img.shape[:2]
         return np.array(Image.fromarray(img).resize((w // 2, h // 2), Image.BICUBIC))
     buf = io.BytesIO()
-    if fmt == "jpeg90":
-        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+    if fmt in ("jpeg90", "jpeg75"):  # jpeg75: Pillow's default quality, common on the web
+        Image.fromarray(img).save(buf, format="JPEG", quality=int(fmt[4:]))
     else:
         Image.fromarray(img).save(buf, format="PNG")
     buf.seek(0)
@@ -142,7 +148,11 @@ def reencode(img, fmt):
         return np.asarray(im.convert("RGB"))
 
 
-ENCODINGS = ("given", "jpeg90", "png", "half")
+ENCODINGS = ("given", "jpeg90", "jpeg75", "png", "half")
+# reported beside the encodings: the real images down-scaled by 2 ("half") against the
+# generated ones as given, as in the wild, where real photos were down-scaled from a
+# camera's resolution and generated images come at the size they were made
+REPORTED = (*ENCODINGS, "reals_half")
 N_BOOT = 2000
 MAX_KEPT_SCORES = 500  # test sets up to this size keep their per-image scores in the JSON
 
@@ -165,6 +175,29 @@ def bootstrap_aucs(y, s, n_boot=N_BOOT, seed=0):
 
 def ci95(samples):
     return [round(float(v), 4) for v in np.percentile(samples, [2.5, 97.5])]
+
+
+def score_entry(y, s, keep):
+    """ROC AUC (with its interval), accuracy and flag rates of scores ``s``."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    y, s = np.asarray(y), np.asarray(s)
+    boot = bootstrap_aucs(y, s)
+    out = {
+        "roc_auc": round(float(roc_auc_score(y, s)), 4) if len(set(y)) == 2 else None,
+        "roc_auc_ci95": None if boot is None else ci95(boot),
+        "accuracy": round(float(accuracy_score(y, s >= 0.5)), 4),
+        "flagged": flag_rates(y, s),
+    }
+    if keep:
+        out["scores"] = [round(float(v), 5) for v in s]
+    return out
+
+
+def reals_half(y, given, half, keep):
+    """:func:`score_entry` of the reals' ``half`` scores with the fakes' ``given`` ones."""
+    y = np.asarray(y)
+    return score_entry(y, np.where(y == 0, half, given), keep)
 
 
 def flag_rates(y, s, shift=0.0):
@@ -204,7 +237,11 @@ def rescore(path):
                 for tname, res in run["tests"].items():
                     if "labels" not in res:
                         continue
-                    for enc in (e for e in ENCODINGS if e in res):
+                    if "reals_half" not in res and "scores" in res.get("half", {}):
+                        res["reals_half"] = reals_half(
+                            res["labels"], res["given"]["scores"], res["half"]["scores"], True
+                        )
+                    for enc in (e for e in REPORTED if e in res):
                         r = res[enc]
                         r["flagged"] = flag_rates(res["labels"], r["scores"])
                         if shift is not None and model.startswith("recipe"):
@@ -239,6 +276,14 @@ def _recipe_epochs():
     return inspect.signature(make_default_detector).parameters["max_epochs"].default
 
 
+# recipe-lowq: 3 of 5 training windows re-encoded as JPEG, at quality 50-100 (the recipe:
+# 2 of 4, quality 65-100)
+LOWQ = {
+    "estimator__train_transform__formats": ("jpeg", "jpeg", "jpeg", "png", "webp"),
+    "estimator__train_transform__quality": (50, 100),
+}
+
+
 def make_model(name, epochs, crop, seed=0):
     import torch
 
@@ -266,6 +311,11 @@ def make_model(name, epochs, crop, seed=0):
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed
         ).set_params(factor="random")
+    if name in ("recipe-lowq", "recipe-down-lowq"):  # more and stronger JPEG in training
+        down = 0.5 if name == "recipe-down-lowq" else 0.0
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, downscaled_reals=down, random_state=seed
+        ).set_params(**LOWQ)
     if name == "recipe-no-pf":
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed
@@ -291,8 +341,6 @@ def make_model(name, epochs, crop, seed=0):
 
 def fit_score(name, train, tests, epochs, seed=0):
     """Fit model ``name`` on ``train`` items; scores of every test set and encoding."""
-    from sklearn.metrics import accuracy_score, roc_auc_score
-
     crop = 64 if min(min(it["img"].shape[:2]) for it in train) >= 64 else 32
     model = make_model(name, epochs, crop, seed)
     X = [it["img"] for it in train]
@@ -309,21 +357,13 @@ def fit_score(name, train, tests, epochs, seed=0):
         keep = len(titems) <= MAX_KEPT_SCORES  # per-image scores, for intervals of means
         if keep:
             res["labels"] = yt.tolist()
+        scores = {}
         for enc in ENCODINGS:
-            s = model.predict_proba([reencode(it["img"], enc) for it in titems])[:, 1]
-            boot = bootstrap_aucs(yt, s)
-            res[enc] = {
-                "roc_auc": round(float(roc_auc_score(yt, s)), 4) if len(set(yt)) == 2 else None,
-                "roc_auc_ci95": None if boot is None else ci95(boot),
-                "accuracy": round(float(accuracy_score(yt, s >= 0.5)), 4),
-            }
-            res[enc]["flagged"] = flag_rates(yt, s)
-            if keep:
-                res[enc]["scores"] = [round(float(v), 5) for v in s]
-            if enc == "given":
-                given = s
-            elif enc == "png":
-                res["png_max_abs_diff_to_given"] = float(np.abs(s - given).max())
+            s = scores[enc] = model.predict_proba([reencode(it["img"], enc) for it in titems])[:, 1]
+            res[enc] = score_entry(yt, s, keep)
+            if enc == "png":
+                res["png_max_abs_diff_to_given"] = float(np.abs(s - scores["given"]).max())
+        res["reals_half"] = reals_half(yt, scores["given"], scores["half"], keep)
         out["tests"][tname] = res
     return out
 
@@ -403,7 +443,7 @@ def summarize(results):
     for protocol in ("logo", "logo_all"):
         for model, runs in results.get(protocol, {}).items():
             tests = [r["tests"][t] for r in runs.values() for t in r["tests"]]
-            for enc in ENCODINGS:
+            for enc in REPORTED:
                 if not all(enc in t for t in tests):  # result files from before an encoding
                     continue
                 aucs = [t[enc]["roc_auc"] for t in tests]
@@ -419,7 +459,7 @@ def summarize(results):
     for model, runs in results.get("cross_source", {}).items():
         for src, tgt in (("diffusiondb_coco", "multigen"), ("multigen", "diffusiondb_coco")):
             if src in runs:
-                for enc in ENCODINGS:
+                for enc in REPORTED:
                     if enc in runs[src]["tests"][tgt]:
                         summary.setdefault(model, {})[f"{src}->{tgt}_auc_{enc}"] = runs[src][
                             "tests"

@@ -1,4 +1,4 @@
-"""Does a detector read the orientation or the resampling of an image? Shortcut checks.
+"""Does a detector read the orientation, the resampling or the compression of an image?
 
 ``diffusiondb_coco``'s real photos were resized to 512x512 by the set's
 pipeline, and typical COCO and ImageNet photos are landscape (640x480,
@@ -27,6 +27,11 @@ This script measures, in one run:
   resizing an image does not make it generated, and a residual detector that
   reads the correlations left by up-sampling may still take them for a
   generator's.
+* ``compression`` -- the same, for the edits that images get on the web:
+  JPEG at quality 90, 75 (Pillow's default) and 50, lossy WEBP at quality 80,
+  a 256-colour dithered palette (GIF, palette PNG) and a Gaussian blur of
+  radius 1. None of them makes an image generated; a detector whose scores
+  move with them reads the edit.
 
 The shipped detector trained on these images: the rotation check measures
 what it learned, not how it generalises.
@@ -37,6 +42,7 @@ Usage::
     python benchmarks/bench_orientation.py --step 1 # score every image
     python benchmarks/bench_orientation.py --model det.skf --out /tmp/o.json  # another detector
     python benchmarks/bench_orientation.py --checks resampling  # one check (also: rotation)
+    python benchmarks/bench_orientation.py --checks compression --out benchmarks/results/bench_orientation_compression.json
 
 Writes ``benchmarks/results/bench_orientation.json``.
 """
@@ -70,6 +76,79 @@ def resize(img, fx, fy):
     h, w = img.shape[:2]
     size = (int(round(w * fx)), int(round(h * fy)))
     return np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))
+
+
+def _reencoded(img, **save):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, **save)
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _blurred(img, radius):
+    from PIL import Image, ImageFilter
+
+    return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(radius)))
+
+
+def _palette(img):
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(img).quantize(256).convert("RGB"))
+
+
+# the compression check: lossy containers and the other edits that images of the wild get
+COMPRESSIONS = {
+    "jpeg_q90": lambda im: _reencoded(im, format="JPEG", quality=90),
+    "jpeg_q75": lambda im: _reencoded(im, format="JPEG", quality=75),
+    "jpeg_q50": lambda im: _reencoded(im, format="JPEG", quality=50),
+    "webp_q80": lambda im: _reencoded(im, format="WEBP", quality=80),
+    "palette_256": _palette,  # 256 colours, dithered (GIF, palette PNG)
+    "gaussian_blur_1": lambda im: _blurred(im, 1.0),
+}
+
+
+def transform_check(det, name, checked_images, transforms):
+    """``prob_fake`` of one set's images as given and after each ``(name, function)``."""
+    from sklearn.metrics import roc_auc_score
+
+    out, scores = {}, {}
+    for label in (0, 1):
+        paths, imgs = checked_images(name, label)
+        given = det.predict_proba(imgs)[:, 1]
+        key = f"{name}:{'fake' if label else 'real'}"
+        row = {
+            "n": len(paths),
+            "mean_prob_fake_given": round(float(given.mean()), 4),
+            "flagged_given": round(float(np.mean(given > 0.5)), 3),
+        }
+        scores[label] = {"given": given}
+        for tname, fn in transforms:
+            s_ = det.predict_proba([fn(im) for im in imgs])[:, 1]
+            scores[label][tname] = s_
+            row[tname] = {
+                "mean_prob_fake": round(float(s_.mean()), 4),
+                "mean_change": round(float((s_ - given).mean()), 4),
+                "flagged": round(float(np.mean(s_ > 0.5)), 3),
+            }
+        out[key] = row
+        print(
+            f"{key:22s} n={len(paths):3d} prob_fake given {given.mean():.3f}; "
+            + ", ".join(f"{t} {row[t]['mean_prob_fake']:.3f}" for t, _ in transforms),
+            flush=True,
+        )
+    y = np.r_[np.zeros(len(scores[0]["given"])), np.ones(len(scores[1]["given"]))]
+    aucs = {
+        t: round(float(roc_auc_score(y, np.r_[scores[0][t], scores[1][t]])), 4) for t in scores[0]
+    }
+    out[f"{name}:roc_auc"] = aucs
+    print(f"{name}: ROC AUC " + ", ".join(f"{t} {a:.3f}" for t, a in aucs.items()), flush=True)
+    return out
 
 
 def _shared_root():
@@ -152,7 +231,7 @@ def main(argv=None):
         return paths, [decoded[q] for q in paths]
 
     checks = args.checks.split(",")
-    rotation, resampling = {}, {}
+    rotation = {}
     for name in SETS if "rotation" in checks else ():
         scores = {}
         for label in (0, 1):
@@ -186,39 +265,15 @@ def main(argv=None):
             flush=True,
         )
 
-    for name in SETS if "resampling" in checks else ():
-        scores = {}
-        for label in (0, 1):
-            paths, imgs = checked_images(name, label)
-            given = det.predict_proba(imgs)[:, 1]
-            key = f"{name}:{'fake' if label else 'real'}"
-            row = {
-                "n": len(paths),
-                "mean_prob_fake_given": round(float(given.mean()), 4),
-                "flagged_given": round(float(np.mean(given > 0.5)), 3),
-            }
-            scores[label] = {"given": given}
-            for rname, fx, fy in RESIZES:
-                s_ = det.predict_proba([resize(im, fx, fy) for im in imgs])[:, 1]
-                scores[label][rname] = s_
-                row[rname] = {
-                    "mean_prob_fake": round(float(s_.mean()), 4),
-                    "mean_change": round(float((s_ - given).mean()), 4),
-                    "flagged": round(float(np.mean(s_ > 0.5)), 3),
-                }
-            resampling[key] = row
-            print(
-                f"{key:22s} n={len(paths):3d} prob_fake given {given.mean():.3f}; resized: "
-                + ", ".join(f"{r} {row[r]['mean_prob_fake']:.3f}" for r, _, _ in RESIZES),
-                flush=True,
-            )
-        y = np.r_[np.zeros(len(scores[0]["given"])), np.ones(len(scores[1]["given"]))]
-        aucs = {
-            r: round(float(roc_auc_score(y, np.r_[scores[0][r], scores[1][r]])), 4)
-            for r in scores[0]
-        }
-        resampling[f"{name}:roc_auc"] = aucs
-        print(f"{name}: ROC AUC " + ", ".join(f"{r} {a:.3f}" for r, a in aucs.items()), flush=True)
+    transforms = {
+        "resampling": [(r, lambda im, fx=fx, fy=fy: resize(im, fx, fy)) for r, fx, fy in RESIZES],
+        "compression": list(COMPRESSIONS.items()),
+    }
+    results = {}
+    for check in ("resampling", "compression"):
+        results[check] = {}
+        for name in SETS if check in checks else ():
+            results[check].update(transform_check(det, name, checked_images, transforms[check]))
 
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     result = {
@@ -230,7 +285,8 @@ def main(argv=None):
         },
         "spectra": spectra,
         "rotation": rotation,
-        "resampling": resampling,
+        "resampling": results["resampling"],
+        "compression": results["compression"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     with open(args.out, "w") as f:

@@ -92,3 +92,63 @@ def test_flag_rates_and_shift(bench):
     assert bench.flag_rates(y, s) == {"fakes_flagged": 0.5, "reals_flagged": 0.5}
     # a large positive logit shift flags everything
     assert bench.flag_rates(y, s, shift=10.0) == {"fakes_flagged": 1.0, "reals_flagged": 1.0}
+
+
+@pytest.fixture(scope="module")
+def orientation():
+    path = os.path.join(HERE, "..", "benchmarks", "bench_orientation.py")
+    spec = importlib.util.spec_from_file_location("bench_orientation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class _Sharpness:
+    """A stand-in detector: prob_fake grows with the mean absolute horizontal gradient."""
+
+    def predict_proba(self, imgs):
+        g = np.array([np.abs(np.diff(im.astype(float), axis=1)).mean() for im in imgs])
+        p = g / (g + 10.0)
+        return np.column_stack([1 - p, p])
+
+
+def test_compression_check_scores_every_edit(orientation):
+    rng = np.random.RandomState(0)
+    imgs = {
+        label: [rng.randint(0, 256, (48, 40, 3), dtype=np.uint8) for _ in range(3)]
+        for label in (0, 1)
+    }
+    for label in (0, 1):  # the generated stand-ins are smooth
+        imgs[label] = [(im // 4 + 96).astype(np.uint8) if label else im for im in imgs[label]]
+    for name, fn in orientation.COMPRESSIONS.items():
+        out = fn(imgs[0][0])
+        assert out.shape == (48, 40, 3) and out.dtype == np.uint8, name
+        assert not np.array_equal(out, imgs[0][0]), f"{name} kept the pixels"
+
+    def checked(name, label):
+        return [f"{label}/{k}" for k in range(3)], imgs[label]
+
+    res = orientation.transform_check(
+        _Sharpness(), "toy", checked, list(orientation.COMPRESSIONS.items())
+    )
+    assert set(res) == {"toy:real", "toy:fake", "toy:roc_auc"}
+    assert set(res["toy:roc_auc"]) == {"given", *orientation.COMPRESSIONS}
+    real = res["toy:real"]
+    assert real["n"] == 3 and real["flagged_given"] == 1.0  # noise is sharp: "fake" at 0.5
+    # blurring noise removes most of its gradient: lower prob_fake, shift recorded
+    blur = real["gaussian_blur_1"]
+    assert blur["mean_prob_fake"] < real["mean_prob_fake_given"]
+    assert blur["mean_change"] == pytest.approx(
+        blur["mean_prob_fake"] - real["mean_prob_fake_given"], abs=1e-3
+    )
+
+
+def test_reals_half_pairs_down_scaled_reals_with_fakes_as_given(bench):
+    y = np.array([0, 0, 1, 1])
+    given = np.array([0.1, 0.2, 0.8, 0.9])
+    half = np.array([0.95, 0.85, 0.1, 0.2])  # down-scaled reals look generated
+    res = bench.reals_half(y, given, half, keep=True)
+    assert res["scores"] == [0.95, 0.85, 0.8, 0.9]
+    assert res["roc_auc"] == 0.25  # 1 of the 4 (fake, real) pairs is ranked right
+    assert res["flagged"] == {"fakes_flagged": 1.0, "reals_flagged": 1.0}
+    assert res["accuracy"] == 0.5
