@@ -48,9 +48,12 @@ Models, all trained here from scratch in the same run:
   copy of every other real training image, down-scaled by 0.3-0.8, as a real
   image (``make_default_detector(downscaled_reals=0.5)``). ``recipe-f24``
   makes its pseudo-fakes with 2x and 4x decoders (``factor="random"``; the
-  recipe: 2x only). ``recipe-lowq`` re-encodes more of its training windows
-  as JPEG, and more strongly (3 of 5 windows, quality 50-100; the recipe: 2
-  of 4, quality 65-100); ``recipe-down-lowq`` does both.
+  recipe: 2x only). ``recipe-lowq`` re-encodes 3 of 5 training windows as
+  JPEG at quality 50-100, the recipe's re-encoding since this release, spelled
+  out; ``recipe-q65`` re-encodes as the recipe did before (2 of 4 windows as
+  JPEG, quality 65-100; results files written before the change call it
+  ``recipe``); ``recipe-down-lowq`` is ``recipe-down`` with the new
+  re-encoding.
 * ``npr``: a reproduction of NPR (Tan et al., CVPR 2024): the same residual
   network, crops and epochs, trained on the images as they come (no
   re-encoding, no pseudo-fakes, no balancing, no canonical container), scored
@@ -276,11 +279,15 @@ def _recipe_epochs():
     return inspect.signature(make_default_detector).parameters["max_epochs"].default
 
 
-# recipe-lowq: 3 of 5 training windows re-encoded as JPEG, at quality 50-100 (the recipe:
-# 2 of 4, quality 65-100)
+# recipe-lowq: 3 of 5 training windows re-encoded as JPEG, at quality 50-100 (the recipe's
+# re-encoding since it was measured here); recipe-q65: the recipe's before (2 of 4, 65-100)
 LOWQ = {
     "estimator__train_transform__formats": ("jpeg", "jpeg", "jpeg", "png", "webp"),
     "estimator__train_transform__quality": (50, 100),
+}
+Q65 = {
+    "estimator__train_transform__formats": ("jpeg", "jpeg", "png", "webp"),
+    "estimator__train_transform__quality": (65, 100),
 }
 
 
@@ -316,6 +323,10 @@ def make_model(name, epochs, crop, seed=0):
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, downscaled_reals=down, random_state=seed
         ).set_params(**LOWQ)
+    if name == "recipe-q65":
+        return make_default_detector(
+            max_epochs=epochs, crop_size=crop, random_state=seed
+        ).set_params(**Q65)
     if name == "recipe-no-pf":
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed

@@ -9,8 +9,8 @@ model file, to ``skforensics/_models/default_detector.skf``, the file
 with the training set, the time and the file size.
 
 After training, the bias of the network's read-out is shifted so that the
-training images, as given and re-encoded as JPEG q90, are classified with
-balanced errors (a one-parameter calibration of the decision threshold; it
+training images, as given and re-encoded as JPEG q90 and q75, are classified
+with balanced errors (a one-parameter calibration of the decision threshold; it
 changes no ranking and leaves the differences between scores unchanged).
 
 Run::
@@ -35,8 +35,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SETS = ("diffusiondb_coco", "multigen")
 
 
+# the encodings the read-out bias is calibrated on (the training images as given, and
+# re-encoded as JPEG q90 and q75 -- Pillow's default quality, common on the web)
+CALIBRATION_QUALITIES = (None, 90, 75)
+
+
 def calibrate_bias(det, images, y):
-    """Shift the read-out bias so that balanced log-loss is least on ``images`` and JPEG q90."""
+    """Shift the read-out bias so that balanced log-loss is least on ``images``, JPEG q90 and q75."""
     from scipy.optimize import minimize_scalar
 
     from skforensics.perturbations import JPEGCompression
@@ -44,11 +49,13 @@ def calibrate_bias(det, images, y):
     net = det.estimator_
     d = np.concatenate(
         [
-            net.decision_function(images),
-            net.decision_function(JPEGCompression(quality=90).transform(images)),
+            net.decision_function(
+                images if q is None else JPEGCompression(quality=q).transform(images)
+            )
+            for q in CALIBRATION_QUALITIES
         ]
     )
-    yy = np.concatenate([y, y])
+    yy = np.tile(y, len(CALIBRATION_QUALITIES))
     w = np.where(yy == 1, 0.5 / (yy == 1).mean(), 0.5 / (yy == 0).mean())
 
     def loss(b):
@@ -180,6 +187,7 @@ def main(argv=None):
         "trained_here": not args.fitted,
         "train_loss": [round(float(h["train_loss"]), 4) for h in det.estimator_.history_],
         "bias_shift": round(shift, 4),
+        "calibration_jpeg_qualities": [q for q in CALIBRATION_QUALITIES if q is not None],
         "file": os.path.relpath(args.out, os.path.join(HERE, "..")),
         "file_bytes": os.path.getsize(args.out),
         "unseen_cifake": check_unseen_cifake(det, args.data),

@@ -327,6 +327,8 @@ def _balance(X, y, rng):
         "rotate_crops": ["boolean"],
         "resample": ["boolean"],
         "downscaled_reals": [Interval(Real, 0, None, closed="left")],
+        "formats": [list, tuple],
+        "quality": [list, tuple],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -339,6 +341,8 @@ def make_default_detector(
     rotate_crops=True,
     resample=False,
     downscaled_reals=0.0,
+    formats=("jpeg", "jpeg", "jpeg", "png", "webp"),
+    quality=(50, 100),
     random_state=0,
 ):
     """The recipe of the shipped detector, unfitted.
@@ -348,8 +352,9 @@ def make_default_detector(
     :class:`~skforensics.neural.SAMNetClassifier` on random 64x64 crops at full
     resolution. At every epoch, a random window three crops wide (192x192) of
     each training image (both classes) is re-encoded the same random way
-    (:class:`~skforensics.perturbations.RandomReencode`: JPEG quality 65-100,
-    PNG, WEBP) and four crops are drawn from it, each turned a random quarter
+    (:class:`~skforensics.perturbations.RandomReencode`: three windows in five
+    as JPEG, the others as PNG or WEBP, at quality 50-100) and four crops are
+    drawn from it, each turned a random quarter
     turn. Two pseudo-fakes per real
     image, from eight up-sampling decoders (:class:`PseudoFakeClassifier`),
     join the generated images, and the classes are balanced. Every image the
@@ -381,6 +386,16 @@ def make_default_detector(
         Down-scaled copies (by 0.3-0.8) per real training image, added as
         real images (:class:`PseudoFakeClassifier`), so that a down-scaled
         photo is not taken for a generated image.
+    formats : sequence of str, default=("jpeg", "jpeg", "jpeg", "png", "webp")
+        Containers of the training re-encoding
+        (:class:`~skforensics.perturbations.RandomReencode` ``formats``).
+    quality : (int, int), default=(50, 100)
+        Quality range of its JPEG and WEBP encodings. JPEG q75 is Pillow's
+        default and common on the web; with ``formats=("jpeg", "jpeg", "png",
+        "webp")`` and ``quality=(65, 100)``, the recipe of the previous
+        shipped file, the detector lost most of its ranking on images
+        re-encoded at q75 (see "Compressed, blurred and palette images" in
+        the user guide).
     random_state : int, RandomState instance or None, default=0
         Seeds everything random in the recipe.
 
@@ -420,7 +435,9 @@ def make_default_detector(
         crops_per_image=4,
         max_test_crops=64,
         rotate_crops=rotate_crops,
-        train_transform=RandomReencode(crop=3 * crop_size, **resampling),
+        train_transform=RandomReencode(
+            formats=tuple(formats), quality=tuple(quality), crop=3 * crop_size, **resampling
+        ),
         input_transform=JPEGCompression(quality=95, n_passes=2),
         random_state=random_state,
         **opt,

@@ -15,13 +15,18 @@ from sklearn.metrics import roc_auc_score
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.fixture(scope="module")
-def bench():
-    path = os.path.join(HERE, "..", "benchmarks", "bench_generalization.py")
-    spec = importlib.util.spec_from_file_location("bench_generalization", path)
+def _script(name):
+    """A benchmark script of ``benchmarks/``, imported as a module."""
+    path = os.path.join(HERE, "..", "benchmarks", f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _script("bench_generalization")
 
 
 def _items():
@@ -96,11 +101,7 @@ def test_flag_rates_and_shift(bench):
 
 @pytest.fixture(scope="module")
 def orientation():
-    path = os.path.join(HERE, "..", "benchmarks", "bench_orientation.py")
-    spec = importlib.util.spec_from_file_location("bench_orientation", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _script("bench_orientation")
 
 
 class _Sharpness:

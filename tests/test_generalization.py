@@ -472,6 +472,23 @@ def test_make_default_detector_resample_rescales_both_classes_windows():
     assert (192, 192, 3) in shapes and len(shapes) > 2
 
 
+def test_make_default_detector_reencodes_with_its_formats_and_quality():
+    t = skforensics.make_default_detector().estimator.train_transform
+    assert tuple(t.formats) == ("jpeg", "jpeg", "jpeg", "png", "webp")
+    assert tuple(t.quality) == (50, 100)  # JPEG q75, Pillow's default, is inside
+    old = skforensics.make_default_detector(formats=["jpeg", "png"], quality=(65, 100))
+    t = old.estimator.train_transform
+    assert tuple(t.formats) == ("jpeg", "png") and tuple(t.quality) == (65, 100)
+    # the qualities drawn stay in the range: a 64x64 JPEG of noise at q50 differs from q100
+    X = [np.random.RandomState(0).randint(0, 256, (64, 64, 3), dtype=np.uint8)]
+    lo = t.set_params(formats=["jpeg"], quality=(50, 50), random_state=0).transform(X)[0]
+    hi = t.set_params(quality=(100, 100)).transform(X)[0]
+    err = [np.abs(z.astype(int) - X[0]).mean() for z in (lo, hi)]
+    assert err[0] > 2 * err[1]
+    with pytest.raises(ValueError, match="quality"):
+        skforensics.make_default_detector(quality=(50, 101)).estimator.train_transform.transform(X)
+
+
 # ------------------------------------------------------------- default detector
 needs_default = pytest.mark.skipif(
     not os.path.exists(skforensics.DEFAULT_DETECTOR_PATH), reason="default detector not built"
@@ -519,11 +536,14 @@ def test_default_detector_ignores_the_container():
 
 @needs_default
 def test_default_detector_has_its_params():
-    # the shipped file was saved before PseudoFakeClassifier had downscaled_reals and
-    # downscale: it loads with their defaults, so repr, get_params and clone work
+    # repr, get_params and clone work, and the file holds the recipe's re-encoding
     det = skforensics.load_default_detector()
     params = det.get_params(deep=False)
     assert params["downscaled_reals"] == 0.0 and params["downscale"] == (0.3, 0.8)
+    recipe = skforensics.make_default_detector().estimator.train_transform
+    shipped = det.estimator.train_transform
+    assert tuple(shipped.formats) == tuple(recipe.formats)
+    assert tuple(shipped.quality) == tuple(recipe.quality)
     assert "PseudoFakeClassifier" in repr(det)
     assert clone(det).get_params(deep=False).keys() == params.keys()
 
