@@ -153,3 +153,18 @@ def test_reals_half_pairs_down_scaled_reals_with_fakes_as_given(bench):
     assert res["roc_auc"] == 0.25  # 1 of the 4 (fake, real) pairs is ranked right
     assert res["flagged"] == {"fakes_flagged": 1.0, "reals_flagged": 1.0}
     assert res["accuracy"] == 0.5
+
+
+def test_balanced_shift_of_the_default_detector_build():
+    build = _script("build_default_detector")
+    rng = np.random.RandomState(0)
+    y = np.r_[np.zeros(300, int), np.ones(100, int)]  # unequal classes: balanced weights
+    d = np.where(y == 1, 1.0, -1.0) * 2.0 + rng.randn(400)  # symmetric around 0
+    assert abs(build.balanced_shift(d, y)) < 0.2
+    assert build.balanced_shift(d - 1.5, y) == pytest.approx(
+        1.5 + build.balanced_shift(d, y), abs=1e-3
+    )
+    # margins of several encodings: y is tiled over them
+    assert build.balanced_shift(np.r_[d, d] - 1.5, y) == pytest.approx(
+        build.balanced_shift(d - 1.5, y), abs=1e-3
+    )
