@@ -393,7 +393,7 @@ def make_default_detector(
         Quality range of its JPEG and WEBP encodings. JPEG q75 is Pillow's
         default and common on the web; with ``formats=("jpeg", "jpeg", "png",
         "webp")`` and ``quality=(65, 100)``, the recipe of the previous
-        shipped file, the detector lost most of its ranking on images
+        shipped file, the detector lost much of its ranking on images
         re-encoded at q75 (see "Compressed, blurred and palette images" in
         the user guide).
     random_state : int, RandomState instance or None, default=0
