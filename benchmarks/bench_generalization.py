@@ -279,16 +279,11 @@ def _recipe_epochs():
     return inspect.signature(make_default_detector).parameters["max_epochs"].default
 
 
-# recipe-lowq: 3 of 5 training windows re-encoded as JPEG, at quality 50-100 (the recipe's
-# re-encoding since it was measured here); recipe-q65: the recipe's before (2 of 4, 65-100)
-LOWQ = {
-    "estimator__train_transform__formats": ("jpeg", "jpeg", "jpeg", "png", "webp"),
-    "estimator__train_transform__quality": (50, 100),
-}
-Q65 = {
-    "estimator__train_transform__formats": ("jpeg", "jpeg", "png", "webp"),
-    "estimator__train_transform__quality": (65, 100),
-}
+# make_default_detector's training re-encoding: recipe-lowq, 3 of 5 windows as JPEG at
+# quality 50-100 (the recipe's since it was measured here, spelled out); recipe-q65, the
+# recipe's before (2 of 4, 65-100)
+LOWQ = {"formats": ("jpeg", "jpeg", "jpeg", "png", "webp"), "quality": (50, 100)}
+Q65 = {"formats": ("jpeg", "jpeg", "png", "webp"), "quality": (65, 100)}
 
 
 def make_model(name, epochs, crop, seed=0):
@@ -318,15 +313,15 @@ def make_model(name, epochs, crop, seed=0):
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed
         ).set_params(factor="random")
-    if name in ("recipe-lowq", "recipe-down-lowq"):  # more and stronger JPEG in training
+    if name in ("recipe-lowq", "recipe-down-lowq", "recipe-q65"):  # training re-encodings
         down = 0.5 if name == "recipe-down-lowq" else 0.0
         return make_default_detector(
-            max_epochs=epochs, crop_size=crop, downscaled_reals=down, random_state=seed
-        ).set_params(**LOWQ)
-    if name == "recipe-q65":
-        return make_default_detector(
-            max_epochs=epochs, crop_size=crop, random_state=seed
-        ).set_params(**Q65)
+            max_epochs=epochs,
+            crop_size=crop,
+            downscaled_reals=down,
+            random_state=seed,
+            **(Q65 if name == "recipe-q65" else LOWQ),
+        )
     if name == "recipe-no-pf":
         return make_default_detector(
             max_epochs=epochs, crop_size=crop, random_state=seed
